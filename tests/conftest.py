@@ -1,0 +1,43 @@
+"""Shared fixtures: the real converted model on the real corpus.
+
+Tests never touch the project's own index/: each engine gets a temporary
+index directory (and a temporary corpus when the test changes documents).
+"""
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+from qa.embedding import Encoder  # noqa: E402
+from qa.pipeline import Engine  # noqa: E402
+from qa.settings import Settings  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+DEV = ROOT.parent / "shared" / "eval" / "dev.jsonl"
+
+
+@pytest.fixture(scope="session")
+def encoder() -> Encoder:
+    return Encoder(Settings.from_env().model_dir)
+
+
+@pytest.fixture(scope="session")
+def engine(encoder, tmp_path_factory) -> Engine:
+    """Read-only engine over the real corpus; don't add or remove documents with it."""
+    settings = Settings.from_env(index_dir=tmp_path_factory.mktemp("index"))
+    eng = Engine(settings, encoder=encoder)
+    eng.build(progress=False)
+    return eng
+
+
+@pytest.fixture
+def scratch(encoder, tmp_path) -> Engine:
+    """An engine over a private copy of the corpus, free to change."""
+    corpus = tmp_path / "corpus"
+    shutil.copytree(ROOT / "corpus", corpus)
+    settings = Settings.from_env(corpus_dir=corpus, index_dir=tmp_path / "index")
+    return Engine(settings, encoder=encoder)
