@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field
+from typing import Callable
 
 from .retrieve import Passage
 
@@ -32,41 +33,45 @@ _UNIT = (r"(?:个工作日|个百分点|个月|批次|亿元|万元|公斤|万�
          r"篇|部|台|种|座|处|户|天|年|元|吨|%|倍)")
 PATTERNS = {
     "date": re.compile(r"\d{4}年(?:\d{1,2}月)?(?:\d{1,2}日)?|\d{1,2}月\d{1,2}日"),
-    "duration": re.compile(rf"{_NUM}(?:个工作日|个月|天|小时|周|年)"),
+    "duration": re.compile(rf"{_NUM}(?:个工作日|个月|天|小时|周)|(?<!\d)\d{{1,2}}年(?!度|\d)"),
     "percent": re.compile(r"\d+(?:\.\d+)?%"),
     "money": re.compile(rf"(?:人民币)?{_NUM}余?(?:元|美元)"),
     "rank": re.compile(r"第[\d一二三四五六七八九十]+(?:名|位)?|\d+位"),
     "count": re.compile(rf"{_NUM}余?{_UNIT}"),
     "name": re.compile(r"《[^》]{1,40}》|“[^”]{1,30}”"),
     "org": re.compile(r"[\u4e00-\u9fff]{2,16}(?:有限公司|股份公司|公司|联合会（\w+）|联合会|组织|大学|研究院)"),
-    "address": re.compile(r"[\u4e00-\u9fff]{2,10}(?:路|街|大道|巷)(?:\d+号)?"),
+    "address": re.compile(r"[\u4e00-\u9fff]{2,8}(?:路|街|大道)\d+号"),
     "list": re.compile(r"[\u4e00-\u9fffA-Za-z0-9]{2,12}(?:、[\u4e00-\u9fffA-Za-z0-9]{2,12})+"),
 }
 
+# Question forms, most specific first. Interrogative phrases decide the kind;
+# topic words (融资, value) only refine an already numeric question.
 _ZH_TYPES = [
-    ("date", r"什么时候|何时|哪一年|哪年|哪个月|几月|哪一天|成立于"),
-    ("duration", r"多长时间|多久|多少天|几天|时长|周期是|用时"),
-    ("percent", r"百分之|比例|比率|占比|覆盖率|增长率|多少%|提高到了多少|提高至多少|达到百分"),
-    ("rank", r"第几|排名|名次|几名|几位"),
-    ("money", r"金额|多少钱|资金|价值|补助|借到|贷款|融资"),
-    ("list", r"哪些|哪几|分别|哪两|哪三|哪四|哪五"),
-    ("count", r"多少|几个|几家|几项|几件|数量|总量|几"),
+    ("name", r"叫什么|什么名|名字|名称"),
+    ("date", r"什么时候|何时|哪一年|哪年|哪个月|几月|哪一天|成立于哪"),
+    ("address", r"地址|哪条路|哪条街|位于哪"),
+    ("list", r"哪些|哪几|分别|哪[两三四五六七八九]"),
     ("org", r"哪个\w{0,4}(?:公司|企业|组织|机构|单位)|哪家"),
-    ("address", r"地址|哪条路|哪条街|位于哪|在哪里"),
-    ("name", r"叫什么|名字|名称|什么名|什么\w{0,6}(?:产品|标准|称号|荣誉|评选|模式|活动|规范|奖)"),
+    ("rank", r"第几|排名第|排第|几名|几位"),
+    ("percent", r"百分之|比例|比率|占比|率.{0,4}多少|多少%"),
+    ("duration", r"多长时间|多久|多少天|几天|几个月|周期.{0,3}多少"),
+    ("money", r"多少钱|(?:金额|资金|借到|贷款|融资|补助|价值|产值|收入).{0,6}多少|多少.{0,3}(?:补助|资金|钱)"),
+    ("count", r"多少|几"),
+    ("name", r"什么\w{0,6}(?:产品|标准|称号|荣誉|评选|模式|活动|规范|奖|行动|机制|平台)"),
 ]
 _EN_TYPES = [
+    ("name", r"\bname\b|\bcalled\b"),
     ("date", r"\bwhen\b|what year|which year|what date|what month"),
+    ("address", r"\baddress\b|which (?:road|street)|where is .* located"),
+    ("list", r"which (?:two|three|four|five|\d+)\b|what are the|\blist\b"),
+    ("org", r"which (?:\w+ ){0,2}(?:company|enterprise|organi[sz]ation|firm|institution|university)"),
+    ("rank", r"\brank|what place|which place|\bposition\b"),
+    ("percent", r"percent|percentage|\bshare\b|proportion|\brate\b|ratio"),
     ("duration", r"how long|how much time|average time|\bperiod\b|\bcycle\b|duration|shortest time|"
                  r"how many (?:days|months|years)"),
-    ("percent", r"percent|percentage|\bshare\b|proportion|\brate\b|ratio"),
-    ("rank", r"\brank|what place|which place|\bposition\b"),
-    ("money", r"how much money|amount|\bvalue\b|worth|financ|\bloan|funding|subsid"),
-    ("list", r"which (?:two|three|four|five|\d+)\b|what are the|\blist\b"),
+    ("money", r"how much money|\bamount\b|\bvalue\b|worth|financ|\bloans?\b|funding|subsid"),
     ("count", r"how many|number of"),
-    ("org", r"which (?:company|enterprise|organi[sz]ation|firm|institution|university)"),
-    ("address", r"\baddress\b|which (?:road|street)|where is .* located"),
-    ("name", r"\bname\b|\bcalled\b|\bnamed\b|what (?:product|standard|campaign|title|honou?r|model|pilot)"),
+    ("name", r"what (?:product|standard|campaign|title|honou?r|model|pilot)"),
 ]
 
 
@@ -79,7 +84,7 @@ def answer_type(question: str, lang: str) -> str:
     return "span"
 
 
-# fallbacks when the expected kind is not in the text
+# when the expected kind is absent, the next best thing
 _FALLBACK = {"list": ["name"], "money": ["count"], "duration": ["count"], "rank": ["count"],
              "percent": ["count"], "org": ["name"]}
 # English head nouns -> the Chinese measure words that count them
@@ -95,6 +100,7 @@ _EN_UNITS = [
 ]
 _BEFORE = re.compile(r"\bbefore\b|\bpreviously\b|\boriginally\b|原来|之前|此前|以前|原先")
 _CLAUSE = "，,；;。！？"
+_LEAD_POS = {"v", "c", "d", "p", "u", "r", "vn", "ad", "f"}  # verbs, conjunctions... glued on the left
 
 
 @dataclass
@@ -108,8 +114,12 @@ class Candidate:
 
 
 def wanted_units(question: str, lang: str) -> str:
+    """Measure words the question counts in (多少件 -> 件; how many companies -> 家)."""
     if lang == "zh":
         m = re.search(r"(?:多少|几)(个工作日|个月|批次|[^\s，。？?的]{1})", question)
+        if m and m.group(1) not in "钱":
+            return m.group(1)
+        m = re.search(r"([次人件家项个])数", question)
         return m.group(1) if m else ""
     q = question.lower()
     m = re.search(r"how many ([a-z\- ]+?)(?: (?:did|do|does|were|was|are|is|has|have|had|can|will)\b|[?,]|$)", q)
@@ -120,7 +130,7 @@ def wanted_units(question: str, lang: str) -> str:
     return ""
 
 
-def candidates(kind: str, sentence: str) -> list[tuple[int, int]]:
+def candidates(kind: str, sentence: str, terms: dict[str, float]) -> list[tuple[int, int]]:
     """Spans in ``sentence`` (relative offsets) that could answer a ``kind`` question."""
     pattern = PATTERNS.get(kind)
     if pattern is None:
@@ -130,8 +140,12 @@ def candidates(kind: str, sentence: str) -> list[tuple[int, int]]:
         a, b = m.span()
         if kind == "name" and sentence[a] == "“":
             a, b = a + 1, b - 1  # quoted names are answered without the marks
-        if kind == "list":
+        elif kind == "list":
             a, b = _trim_list(sentence, a, b)
+        elif kind == "org":
+            a = _trim_lead(sentence, a, b)
+        elif kind == "count" and sentence[b - 1] == "个":
+            b = _extend_counted_noun(sentence, b, terms)
         spans.append((a, b))
     return spans
 
@@ -152,142 +166,177 @@ def _trim_list(sentence: str, a: int, b: int) -> tuple[int, int]:
     last = ""
     while words and len(last) < target:
         last += words.pop(0)
-    start = a + len(items[0]) - len(first)
-    end = b - len(items[-1]) + len(last)
-    return start, end
+    return a + len(items[0]) - len(first), b - len(items[-1]) + len(last)
+
+
+def _trim_lead(sentence: str, a: int, b: int) -> int:
+    """Drop verbs and particles the regex took in front of a name (并收到X -> X)."""
+    import jieba.posseg as pseg
+
+    for word, flag in pseg.lcut(sentence[a:b]):
+        if flag not in _LEAD_POS or b - a - len(word) < 4:
+            break
+        a += len(word)
+    return a
+
+
+def _extend_counted_noun(sentence: str, b: int, terms: dict[str, float]) -> int:
+    """12个 + 部门 -> 12个部门 when the question names the counted noun."""
+    for t in sorted(terms, key=len, reverse=True):
+        if len(t) >= 2 and sentence.startswith(t, b):
+            return b + len(t)
+    return b
 
 
 def proximity(sentence: str, a: int, b: int, terms: dict[str, float]) -> float:
-    """How tightly the question's terms surround a candidate: terms just before
-    it in the same clause count most."""
+    """0..1: how tightly the question's terms surround a candidate in its clause."""
+    total = sum(terms.values()) or 1.0
     score = 0.0
     for term, w in terms.items():
         best = 0.0
         for m in re.finditer(re.escape(term), sentence):
             if m.start() >= a and m.end() <= b:
                 continue  # the term is inside the candidate itself
-            if m.end() <= a:
-                gap = sentence[m.end():a]
-                dist = len(gap)
-            else:
-                gap = sentence[b:m.start()]
-                dist = 2 * len(gap) + 4
+            gap = sentence[m.end():a] if m.end() <= a else sentence[b:m.start()]
             clauses = sum(gap.count(ch) for ch in _CLAUSE)
-            best = max(best, 1.0 / (1.0 + dist / 6.0) / (1 + clauses))
+            best = max(best, 1.0 / (1.0 + len(gap) / 6.0) / (1 + 2 * clauses))
         score += w * best
-    return score
+    return score / total
+
+
+def coverage(text: str, terms: dict[str, float]) -> float:
+    total = sum(terms.values()) or 1.0
+    return sum(w for t, w in terms.items() if t in text) / total
+
+
+SentenceSim = Callable[[str, int, int], float]
 
 
 def extract(question: str, lang: str, passages: list[Passage], texts: dict[str, str],
-            terms: dict[str, float], sentence_sims: dict[tuple[str, int, int], float] | None = None,
+            terms: dict[str, float], sentence_sim: SentenceSim | None = None,
             top_passages: int = 3) -> Candidate | None:
-    """Best answer span over the sentences of the top passages, or None."""
-    from .chunking import split_sentences
+    """Best typed answer span over the sentences of the top passages, or None.
 
+    score = passage prior + sentence relevance (term coverage, and dense
+    similarity against the best sentence) + proximity of question terms,
+    minus penalties for a fallback kind or a unit the question didn't ask for.
+    """
     kind = answer_type(question, lang)
+    if kind == "span":
+        return None
     kinds = [kind] + _FALLBACK.get(kind, [])
     units = wanted_units(question, lang) if kind in ("count", "duration") else ""
     before = bool(_BEFORE.search(question))
+    sents = _sentences(passages[:top_passages], texts, sentence_sim)
     best: Candidate | None = None
-    seen = set()
-    total_w = sum(terms.values()) or 1.0
-    for p_rank, p in enumerate(passages[:top_passages]):
-        doc_text = texts.get(p.source, "")
-        prior = 1.0 / (1.0 + 0.5 * p_rank)
-        for s in split_sentences(doc_text[p.start:p.end], p.start):
-            if (p.source, s.start) in seen:
+    for p_rank, p, (s0, s1), rel in sents:
+        sent = texts[p.source][s0:s1]
+        for depth, k in enumerate(kinds):
+            spans = candidates(k, sent, terms)
+            if not spans:
                 continue
-            seen.add((p.source, s.start))
-            sent = doc_text[s.start:s.end]
-            rel = sum(w for t, w in terms.items() if t in sent) / total_w
-            if sentence_sims:
-                rel = 0.5 * rel + sentence_sims.get((p.source, s.start, s.end), 0.0)
-            for depth, k in enumerate(kinds):
-                spans = candidates(k, sent)
-                if kind == "span" or not spans:
-                    continue
-                for a, b in spans:
-                    text = sent[a:b]
-                    sc = prior * (0.6 + rel) + 0.5 * proximity(sent, a, b, terms) - 0.3 * depth
-                    if units and not any(text.endswith(u) or u in text[-4:] for u in units):
-                        sc -= 0.4
-                    if kind == "duration" or kind == "count":
-                        lead = sent[max(0, a - 3):a]
-                        if re.search(r"到|至|为|达", lead):
-                            sc += -0.3 if before else 0.3
-                        elif re.search(r"从|由", lead):
-                            sc += 0.3 if before else -0.3
-                    if any(text in q for q in [question]):
-                        sc -= 1.0  # echoing the question is no answer
-                    if best is None or sc > best.score:
-                        best = Candidate(text, s.start + a, s.start + b, sc, (s.start, s.end), p)
-                break  # found the preferred kind in this sentence
+            for a, b in spans:
+                text = sent[a:b]
+                if not text or text in question:
+                    continue  # echoing the question is no answer
+                sc = -0.15 * p_rank + rel + 0.8 * proximity(sent, a, b, terms) - 0.5 * depth
+                if units and not any(u in text[-4:] for u in units):
+                    sc -= 0.4
+                if k in ("duration", "count"):  # 从X缩短到Y: Y now, X before
+                    lead = sent[max(0, a - 3):a]
+                    if re.search(r"到|至|为|达", lead):
+                        sc += -0.3 if before else 0.3
+                    elif re.search(r"从|由", lead):
+                        sc += 0.3 if before else -0.3
+                if best is None or sc > best.score:
+                    best = Candidate(text, s0 + a, s0 + b, sc, (s0, s1), p)
+            break  # the preferred kind was found in this sentence
     return best
 
 
-def span_fallback(question: str, lang: str, passages: list[Passage], texts: dict[str, str],
-                  terms: dict[str, float]) -> Candidate | None:
-    """For open questions: the clause that best matches, and in Chinese the
-    words that fill the question's blank (``用什么试点`` -> ``专利开放许可试点``)."""
+def _sentences(passages: list[Passage], texts: dict[str, str], sentence_sim: SentenceSim | None):
+    """(passage rank, passage, span, relevance) for each distinct sentence."""
     from .chunking import split_sentences
 
-    anchor = None
-    if lang == "zh":
-        m = re.search(r"(?:什么|哪一?[个种类档项])([\u4e00-\u9fff]{1,4})", question)
-        anchor = m.group(1) if m else None
-    best = None
-    for p_rank, p in enumerate(passages[:2]):
+    out, seen = [], set()
+    for p_rank, p in enumerate(passages):
         doc_text = texts.get(p.source, "")
         for s in split_sentences(doc_text[p.start:p.end], p.start):
-            sent = doc_text[s.start:s.end]
-            for cm in re.finditer(r"[^，,；;：:。！？]+", sent):
-                clause = cm.group()
-                cover = sum(w for t, w in terms.items() if t in clause)
-                a, b = cm.span()
-                if anchor:
-                    for x in _anchor_hits(clause, anchor):
-                        lo = _blank_start(clause, x, terms)
-                        if lo < x:
-                            sc = cover + 1.0 - 0.5 * p_rank
-                            if best is None or sc > best.score:
-                                best = Candidate(clause[lo:x + len(anchor)], s.start + a + lo,
-                                                 s.start + a + x + len(anchor), sc, (s.start, s.end), p)
-                sc = cover - 0.5 * p_rank
-                if best is None or sc > best.score:
-                    best = Candidate(clause.strip(), s.start + a, s.start + b, sc, (s.start, s.end), p)
-    return best
-
-
-def _anchor_hits(clause: str, anchor: str) -> list[int]:
-    out, i = [], clause.find(anchor)
-    while i >= 0:
-        out.append(i)
-        i = clause.find(anchor, i + 1)
+            if (p.source, s.start) not in seen:
+                seen.add((p.source, s.start))
+                out.append([p_rank, p, (s.start, s.end), 0.0])
+    if sentence_sim and out:
+        sims = [sentence_sim(p.source, a, b) for _, p, (a, b), _ in out]
+        top = max(sims)
+        for row, sim in zip(out, sims):
+            row[3] = max(-1.0, 8.0 * (sim - top))  # 0 for the closest sentence
     return out
 
 
+def fill_blank(question: str, lang: str, passages: list[Passage], texts: dict[str, str],
+               terms: dict[str, float], sentence_sim: SentenceSim | None = None,
+               anchored_only: bool = False) -> Candidate | None:
+    """Open questions: the words filling the question's blank in the best
+    matching clause (``用什么试点推动`` + ``专利开放许可试点推动`` -> ``专利开放许可试点``),
+    else that clause itself."""
+    anchor = None
+    if lang == "zh":
+        from .lexical import _jieba
+
+        m = re.search(r"(?:什么|哪一?[个种类档项])([\u4e00-\u9fff]+)", question)
+        anchor = _jieba().lcut(m.group(1))[0] if m else None
+    best = None
+    for p_rank, p, (s0, s1), rel in _sentences(passages[:2], texts, sentence_sim):
+        sent = texts[p.source][s0:s1]
+        for cm in re.finditer(r"[^，,；;：:。！？]+", sent):
+            clause, (a, b) = cm.group(), cm.span()
+            cover = coverage(clause, terms) + rel - 0.3 * p_rank
+            for x in _find_all(clause, anchor) if anchor else []:
+                lo = _blank_start(clause, x, terms)
+                if x - lo >= 2 and (best is None or cover + 1.0 > best.score):
+                    best = Candidate(clause[lo:x + len(anchor)], s0 + a + lo, s0 + a + x + len(anchor),
+                                     cover + 1.0, (s0, s1), p)
+            if not anchored_only and (best is None or cover > best.score):
+                lead = len(clause) - len(clause.lstrip())
+                best = Candidate(clause.strip(), s0 + a + lead, s0 + a + lead + len(clause.strip()),
+                                 cover, (s0, s1), p)
+    return best
+
+
+def _find_all(text: str, sub: str) -> list[int]:
+    return [m.start() for m in re.finditer(re.escape(sub), text)]
+
+
 def _blank_start(clause: str, x: int, terms: dict[str, float]) -> int:
-    """Start of the blank before position ``x``: right after the last question
-    term (or verb-like marker) that precedes it."""
+    """Start of the blank before ``x``: after the last question term or
+    list separator, and after a leading verb."""
     lo = 0
     for t in terms:
         j = clause.rfind(t, 0, x)
         if j >= 0 and j + len(t) <= x:
             lo = max(lo, j + len(t))
-    m = None
-    for m in re.finditer(r"纳入|推出|构建|发布|获得|授予|开展|实施|成为|入选|设立|建成|出台", clause[lo:x]):
-        pass
-    if m is not None:
-        lo += m.end()
+    lo = max(lo, clause.rfind("、", 0, x) + 1)
+    if x - lo > 4:  # start after the last verb: 纳入特优 -> 特优
+        import jieba.posseg as pseg
+
+        pos = lo
+        for word, flag in pseg.lcut(clause[lo:x]):
+            pos += len(word)
+            if flag == "v" and x - pos >= 2:
+                lo = pos
     return lo
 
 
-def abstain_reason(question: str, corpus_text: str, kind: str, found: Candidate | None) -> str:
+# ---- abstention --------------------------------------------------------------
+
+def abstain_reason(question: str, lang: str, corpus_squashed: str, kind: str,
+                   found: Candidate | None, unknown_places: list[str]) -> str:
     """Why the corpus cannot answer, or '' when it might."""
-    squashed = re.sub(r"\s+", "", corpus_text)
     for num in re.findall(r"(?<![\d.])(?:19|20)\d\d(?![\d.])", question):
-        if num not in squashed:
+        if num not in corpus_squashed:
             return f"The documents say nothing about {num}."
+    if unknown_places:
+        return f"The documents say nothing about {', '.join(unknown_places)}."
     if found is None and kind not in ("span",):
         return f"No {kind} that answers this appears in the best passages."
     return ""

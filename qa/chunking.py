@@ -93,6 +93,16 @@ def chunk_document(doc: Document, size: int = 200, overlap: int = 60) -> list[Ch
     return chunks
 
 
+def sentence_spans(doc: Document, size: int = 200, min_chars: int = 4) -> list[Span]:
+    """Every sentence of the body (long ones cut like chunks are): the finer
+    granularity the answer stage scores."""
+    out = []
+    for _, a, b in sections(doc):
+        for s in split_sentences(doc.text[a:b], a):
+            out.extend(p for p in _split_long(doc.text, s, size) if p.end - p.start >= min_chars)
+    return out
+
+
 def chunk_corpus(docs: list[Document], size: int = 200, overlap: int = 60) -> list[Chunk]:
     return [c for d in docs for c in chunk_document(d, size, overlap)]
 

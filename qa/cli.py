@@ -3,6 +3,9 @@
     qa build [--force]
     qa ask "question" [--k 5] [--json]
     qa eval FILE.jsonl [--k 10] [--json] [--misses]
+    qa add PATH... [--json] [--quiet]
+    qa remove NAME [--json]
+    qa list [--json]
 """
 from __future__ import annotations
 
@@ -68,6 +71,62 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def cmd_add(args) -> int:
+    from .ingest import add_files
+
+    if not args.verbose:  # pypdf reports every repaired glitch; the result line says what matters
+        logging.getLogger("pypdf").setLevel(logging.ERROR)
+    engine = _engine()
+    results = add_files(engine, args.paths, progress=not args.quiet)
+    if args.json:
+        print(json.dumps([r.to_dict() for r in results], ensure_ascii=False, indent=2))
+    else:
+        for r in results:
+            print(f"{'added ' if r.ok else 'FAILED'}  {r.name}: {r.message}")
+        ok = sum(r.ok for r in results)
+        print(f"{ok} of {len(results)} file(s) added")
+    return 0 if results and all(r.ok for r in results) else 1
+
+
+def cmd_remove(args) -> int:
+    from .ingest import remove_document
+
+    result = remove_document(_engine(), args.name)
+    if args.json:
+        print(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        print(result.message if result.ok else f"error: {result.message}",
+              file=sys.stdout if result.ok else sys.stderr)
+    return 0 if result.ok else 1
+
+
+def cmd_list(args) -> int:
+    from .ingest import list_documents
+
+    docs = list_documents(_engine())
+    if args.json:
+        print(json.dumps(docs, ensure_ascii=False, indent=2))
+        return 0
+    rows = [("NAME", "CHUNKS", "CHARS", "CITY", "TITLE")]
+    rows += [(d["name"], str(d["chunks"]), str(d["chars"]), d["city"], d["title"]) for d in docs]
+    widths = [max(_width(r[i]) for r in rows) for i in range(4)]
+    for r in rows:
+        print("  ".join(_pad(c, w, right=i in (1, 2)) for i, (c, w) in enumerate(zip(r, widths))) + "  " + r[4])
+    print(f"{len(docs)} documents, {sum(d['chunks'] for d in docs)} chunks")
+    return 0
+
+
+def _width(text: str) -> int:
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _pad(text: str, width: int, right: bool = False) -> str:
+    fill = " " * (width - _width(text))
+    return fill + text if right else text + fill
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qa", description=__doc__.split("\n")[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress")
@@ -89,6 +148,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("--misses", action="store_true", help="list the questions that failed")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("add", help="add files or folders (.txt .md .pdf .docx .html) to the corpus")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_add)
+
+    p = sub.add_parser("remove", help="remove a document (its corpus file name or stem)")
+    p.add_argument("name")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_remove)
+
+    p = sub.add_parser("list", help="the documents in the corpus, with chunk counts")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_list)
 
     for register in _EXTRA_COMMANDS:
         register(sub)

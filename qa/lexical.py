@@ -154,6 +154,26 @@ def build_bridge(texts: list[str]) -> dict[str, list[list]]:
             for key, cands in table.items()}
 
 
+_PLACE_DEF = re.compile(r"^([A-Z][a-z]+(?: [A-Z][a-z]+)?) (?:city|province|county|municipality|prefecture|"
+                        r"district|town|special administrative region|autonomous region)\b")
+
+
+def absent_places(corpus_text: str) -> list[list[str]]:
+    """[English, Chinese] names of places CC-CEDICT knows that the corpus never
+    mentions: a question about one of them cannot be answered here."""
+    out = set()
+    with gzip.open(cedict_path(), "rt", encoding="utf-8") as fh:
+        for line in fh:
+            m = _LINE.match(line)
+            if not m:
+                continue
+            place = _PLACE_DEF.match(m.group(3).split("/")[0])
+            zh = m.group(2)
+            if place and len(zh) >= 2 and zh not in corpus_text and zh.rstrip("市省县区") not in corpus_text:
+                out.add((place.group(1).lower(), zh))
+    return sorted([en, zh] for en, zh in out)
+
+
 def _keep(slot: dict, zh: str, w: float) -> None:
     if w > slot.get(zh, 0.0):
         slot[zh] = w

@@ -18,13 +18,16 @@ import numpy as np
 
 from . import chunking, corpus
 from .embedding import Encoder
-from .lexical import build_bridge
+from .lexical import absent_places, build_bridge
 from .index import IndexStore, StoredIndex, choose_ann, make_ann
-from .answer import Answer, abstain_reason, answer_type, extract, span_fallback
+from .answer import Answer, abstain_reason, answer_type, extract, fill_blank
 from .retrieve import Passage, clean_question
 from .settings import Settings
 
 logger = logging.getLogger(__name__)
+
+# Bump when what a build derives (extras, vectors' inputs) changes shape or meaning.
+PIPELINE_VERSION = 3
 
 
 @dataclass
@@ -53,6 +56,7 @@ class Engine:
         return {
             "model": self.encoder.fingerprint(),
             "chunking": self.settings.chunking_fingerprint(),
+            "pipeline": PIPELINE_VERSION,
             "files": {d.name: d.sha256 for d in docs},
         }
 
@@ -73,31 +77,36 @@ class Engine:
                 return None
             want = self.expected_manifest(docs)
             reusable = _reusable_vectors(old, want) if not force else {}
-            chunks, vectors, embedded = [], [], 0
+            chunks, sentences, plan, sizes = [], [], [], []
             for doc in docs:
                 doc_chunks = chunking.chunk_document(doc, self.settings.chunk_size,
                                                      self.settings.chunk_overlap)
-                vecs = reusable.get(doc.sha256)
-                if vecs is None or len(vecs) != len(doc_chunks):
-                    vecs = None
+                doc_sents = chunking.sentence_spans(doc, self.settings.chunk_size)
                 chunks.extend(doc_chunks)
-                vectors.append(vecs if vecs is not None else doc_chunks)
-            todo = [c for part in vectors if not isinstance(part, np.ndarray) for c in part]
+                sentences.extend([doc.name, s.start, s.end] for s in doc_sents)
+                sizes.append(len(doc_chunks))
+                old_vecs = reusable.get(doc.sha256)
+                if old_vecs is not None and (len(old_vecs[0]), len(old_vecs[1])) == (len(doc_chunks), len(doc_sents)):
+                    plan.append(old_vecs)
+                else:  # texts to embed: the windows, then the sentences
+                    plan.append([self.passage_text(c) for c in doc_chunks]
+                                + [doc.text[s.start:s.end] for s in doc_sents])
+            todo = [t for part in plan if isinstance(part, list) for t in part]
+            embedded = sum(n for part, n in zip(plan, sizes) if isinstance(part, list))
             if todo:
-                logger.info("embedding %d chunks", len(todo))
-                fresh = self.encoder.encode_passages([self.passage_text(c) for c in todo],
-                                                     progress=progress and len(todo) > 32)
-                embedded = len(todo)
-            else:
-                fresh = np.zeros((0, self.encoder.dim), np.float32)
-            parts, cursor = [], 0
-            for part in vectors:
-                if isinstance(part, np.ndarray):
-                    parts.append(part)
-                else:
-                    parts.append(fresh[cursor:cursor + len(part)])
+                logger.info("embedding %d chunks and %d sentences", embedded, len(todo) - embedded)
+            fresh = self.encoder.encode_passages(todo, progress=progress and len(todo) > 32)
+            chunk_parts, sent_parts, cursor = [], [], 0
+            for part, n_chunks in zip(plan, sizes):
+                if isinstance(part, list):  # slice this document's fresh vectors back out
+                    vecs = fresh[cursor:cursor + len(part)]
                     cursor += len(part)
-            matrix = np.vstack(parts) if parts else np.zeros((0, self.encoder.dim), np.float32)
+                    part = (vecs[:n_chunks], vecs[n_chunks:])
+                chunk_parts.append(part[0])
+                sent_parts.append(part[1])
+            dim = self.encoder.dim
+            matrix = np.vstack(chunk_parts) if chunk_parts else np.zeros((0, dim), np.float32)
+            sent_matrix = np.vstack(sent_parts) if sent_parts else np.zeros((0, dim), np.float32)
             kind = choose_ann(len(chunks), self.settings.index_type, self.settings.auto_flat_max)
             ann = make_ann(matrix, kind, hnsw_m=self.settings.hnsw_m,
                            ef_search=self.settings.hnsw_ef_search)
@@ -106,7 +115,9 @@ class Engine:
                         "chunk_size": self.settings.chunk_size,
                         "chunk_overlap": self.settings.chunk_overlap}
             extras = {"docs": {d.name: d.text for d in docs},
-                      "bridge": build_bridge([d.body for d in docs])}
+                      "bridge": build_bridge([d.body for d in docs]),
+                      "absent_places": absent_places("\n".join(d.body for d in docs)),
+                      "sentences": sentences, "sentence_vectors": sent_matrix}
             gen = self.store.write(manifest, chunks, matrix, ann, extras)
             removed = sorted(set((old.manifest.get("files") or {}) if old else {}) - set(want["files"]))
         with self._lock:
@@ -175,10 +186,15 @@ class Engine:
         searcher = self.searcher()
         passages, ev = searcher.search_with_evidence(q, max(k, 3))
         kind = answer_type(q, ev.lang)
-        found = extract(q, ev.lang, passages, searcher.texts, ev.terms)
+        sim = searcher.sentence_sim(ev.qvec)
+        found = None
+        if ev.lang == "zh" and kind == "name":  # 构建什么模式 -> the words before 模式 in the text
+            found = fill_blank(q, ev.lang, passages, searcher.texts, ev.terms, sim, anchored_only=True)
+        found = found or extract(q, ev.lang, passages, searcher.texts, ev.terms, sim)
         if found is None and kind == "span":
-            found = span_fallback(q, ev.lang, passages, searcher.texts, ev.terms)
-        reason = abstain_reason(q, searcher.corpus_text, kind, found)
+            found = fill_blank(q, ev.lang, passages, searcher.texts, ev.terms, sim)
+        reason = abstain_reason(q, ev.lang, searcher.corpus_squashed, kind, found,
+                                searcher.unknown_places(q, ev.lang))
         top = ev.ranked[0][2] if ev.ranked else 0.0
         if not reason and top < self.settings.abstain_threshold:
             reason = "No passage is close enough to the question."
@@ -187,7 +203,7 @@ class Engine:
             return Answer(q, None, None, None, shown, confidence=0.0, reason=reason)
         text = searcher.texts[found.passage.source]
         s0, s1 = found.sentence
-        confidence = float(max(0.0, min(1.0, 0.5 * top + 0.25 * min(found.score, 2.0))))
+        confidence = float(np.clip(0.6 * top + 0.2 * found.score, 0.0, 1.0))
         return Answer(q, found.text, text[s0:s1], found.passage, shown, confidence=round(confidence, 3),
                       start=found.start, end=found.end, sentence_start=s0, sentence_end=s1)
 
@@ -198,13 +214,21 @@ class Engine:
         return int(k)
 
 
-def _reusable_vectors(old: StoredIndex | None, want: dict) -> dict[str, np.ndarray]:
-    """Vectors of the old generation grouped by document hash, when compatible."""
+def _reusable_vectors(old: StoredIndex | None, want: dict) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """(chunk vectors, sentence vectors) of the old generation by document hash,
+    when it was built with the same model and chunking."""
     if old is None or old.manifest.get("model") != want["model"] \
             or old.manifest.get("chunking") != want["chunking"]:
         return {}
-    by_doc: dict[str, list[int]] = {}
+    chunk_rows: dict[str, list[int]] = {}
     for i, c in enumerate(old.chunks):
-        by_doc.setdefault(c.doc, []).append(i)
+        chunk_rows.setdefault(c.doc, []).append(i)
+    sent_rows: dict[str, list[int]] = {}
+    for i, (doc, _, _) in enumerate(old.extras.get("sentences", [])):
+        sent_rows.setdefault(doc, []).append(i)
+    sent_vecs = old.extras.get("sentence_vectors")
+    if sent_vecs is None:
+        return {}
     files = old.manifest.get("files", {})
-    return {files[name]: old.vectors[rows] for name, rows in by_doc.items() if name in files}
+    return {files[name]: (old.vectors[rows], sent_vecs[sent_rows.get(name, [])])
+            for name, rows in chunk_rows.items() if name in files}

@@ -61,31 +61,30 @@ def query_language(q: str) -> str:
     return "zh" if han >= max(1, latin / 4) else "en"
 
 
-def minmax(x: np.ndarray) -> np.ndarray:
-    lo, hi = float(x.min(initial=0.0)), float(x.max(initial=0.0))
-    return (x - lo) / (hi - lo) if hi > lo else np.zeros_like(x)
-
-
 @dataclass
 class Evidence:
     """What one search found, beyond the passages: used by the answer stage."""
     lang: str
-    terms: dict  # Chinese terms (weighted) that stand for the question
+    terms: dict  # Chinese terms that stand for the question, weighted by rarity
     coverage: float  # share of the question the lexical side understood
     ranked: list  # [(chunk id, fused score, dense score)] best first
+    qvec: np.ndarray  # the question's embedding
 
 
 class HybridSearcher:
     """Scores the chunks of one loaded index for a question.
 
-    fused = dense + w_lex * coverage * bm25_normalised + w_city * city_match
-    Dense cosine is min-max normalised over the candidate pool; BM25 runs on
-    jieba tokens for Chinese questions and on CC-CEDICT translations for
-    English ones, and counts only as much as the question's words it covers.
+        fused = cosine + W_LEX * coverage * bm25 / max(bm25)
+
+    The lexical term is anchored on the best lexical match rather than
+    min-max scaled, so its weight is in cosine units and does not depend on
+    how bad the worst chunk in the corpus is. BM25 runs on jieba tokens for
+    Chinese questions and on CC-CEDICT translations for English ones, and it
+    counts only as much of the question as it covers (dev, 57 answerable:
+    dense alone R@1 .81 / English .67; fused .91 / English .88).
     """
 
-    W_LEX = 0.5
-    W_CITY = 0.15
+    W_LEX = 0.045
 
     def __init__(self, index, encoder, settings):
         from .lexical import BM25Index, Bridge, zh_tokens
@@ -94,12 +93,17 @@ class HybridSearcher:
         self.encoder = encoder
         self.settings = settings
         self.texts: dict[str, str] = index.extras.get("docs", {})
-        self.corpus_text = "\n".join(self.texts.values())
+        self.corpus_squashed = re.sub(r"\s+", "", "".join(self.texts.values()))
+        places = index.extras.get("absent_places", [])
+        self.absent_en = {en for en, _ in places}
+        self.absent_zh = {zh for _, zh in places}
+        sentences = index.extras.get("sentences", [])
+        self.sentence_row = {(d, a, b): i for i, (d, a, b) in enumerate(sentences)}
+        self.sentence_vectors = index.extras.get("sentence_vectors")
+        self._idf: dict[str, float] = {}
         self.bridge = Bridge(index.extras.get("bridge", {}))
         # section headings are searchable keywords too
         self.bm25 = BM25Index([zh_tokens(f"{c.section} {c.text}") for c in index.chunks])
-        self.cities = sorted({c.city for c in index.chunks if c.city})
-        self.city_of = np.array([c.city for c in index.chunks], dtype=object)
 
     def terms(self, q: str, lang: str) -> tuple[dict[str, float], float]:
         from .lexical import zh_tokens
@@ -114,8 +118,38 @@ class HybridSearcher:
             terms[t] = 1.0
         return terms, coverage
 
-    def query_cities(self, q: str, terms: dict[str, float]) -> list[str]:
-        return [c for c in self.cities if c in q or c in terms]
+    def idf(self, term: str) -> float:
+        """BM25-style rarity of a term over the chunks (substring counts, so
+        bridge terms that jieba splits differently still count)."""
+        if term not in self._idf:
+            n = len(self.index.chunks)
+            df = sum(term in c.text for c in self.index.chunks)
+            self._idf[term] = float(np.log(1 + (n - df + 0.5) / (df + 0.5)))
+        return self._idf[term]
+
+    def sentence_sim(self, qvec: np.ndarray):
+        """Cosine of the question to any indexed sentence, by (doc, start, end)."""
+        if self.sentence_vectors is None or not len(self.sentence_vectors):
+            return None
+        cache: dict = {}
+
+        def sim(doc: str, start: int, end: int) -> float:
+            row = self.sentence_row.get((doc, start, end))
+            if row is None:
+                return 0.0
+            if row not in cache:
+                cache[row] = float(self.sentence_vectors[row] @ qvec)
+            return cache[row]
+        return sim
+
+    def unknown_places(self, q: str, lang: str) -> list[str]:
+        """Places named in the question that the corpus never mentions."""
+        from .lexical import _jieba
+
+        found = [w for w in _jieba().lcut(q) if w in self.absent_zh or w.rstrip("市省县区") in self.absent_zh]
+        words = re.findall(r"[A-Z][a-z]+", q)
+        names = words + [f"{a} {b}" for a, b in zip(words, words[1:])]
+        return found + [w for w in names if w.lower() in self.absent_en]
 
     def search(self, q: str, k: int) -> list[Passage]:
         return self.search_with_evidence(q, k)[0]
@@ -133,14 +167,13 @@ class HybridSearcher:
         extra = np.argsort(-lex)[:pool]
         cand = np.unique(np.concatenate([cand, extra[lex[extra] > 0]]))
         dense = self.index.vectors[cand] @ qvec
-        fused = minmax(dense) + self.W_LEX * coverage * minmax(lex[cand])
-        cities = self.query_cities(q, terms)
-        if cities:
-            fused = fused + self.W_CITY * np.isin(self.city_of[cand], cities)
+        top_lex = float(lex.max(initial=0.0))
+        fused = dense + (self.W_LEX * coverage / top_lex) * lex[cand] if top_lex > 0 else dense
         order = np.argsort(-fused)[:k]
         ranked = [(int(cand[j]), float(fused[j]), float(dense[j])) for j in order]
         passages = [self._passage(i, s, r) for r, (i, s, _) in enumerate(ranked, 1)]
-        return passages, Evidence(lang, terms, coverage, ranked)
+        weighted = {t: w * self.idf(t) for t, w in terms.items()}
+        return passages, Evidence(lang, weighted, coverage, ranked, qvec)
 
     def _passage(self, i: int, score: float, rank: int) -> Passage:
         c = self.index.chunks[i]

@@ -75,7 +75,7 @@ class Settings:
 
 
 # Bump when chunking code changes in a way that alters stored chunks.
-CHUNKER_VERSION = 1
+CHUNKER_VERSION = 2
 
 
 def _coerce(f: dataclasses.Field, raw: str):

@@ -1,0 +1,761 @@
+"""Ingestion: user files -> cleaned corpus documents -> one incremental build.
+
+``add_files`` takes files or folders (.txt, .md, .pdf, .docx, .html/.htm),
+converts each to text, cleans it once with :func:`corpus.normalise`, writes it
+into ``corpus/`` as a ``.md`` with front matter (atomically: temp file +
+``os.replace``), then runs ONE ``Engine.build()`` for the batch, which embeds
+only the new documents. ``remove_document`` deletes one corpus file and
+rebuilds (nothing is re-embedded). ``list_documents`` describes the corpus.
+
+Bad input never breaks anything: every check (allowed folder, size, encoding,
+binary content, damaged or encrypted PDF, no text, duplicate content) runs
+before a byte is written, each rejected file gets a ``FileResult`` with a
+message a person can act on, and the rest of the batch still goes in. If the
+build itself fails, the files this batch wrote are taken out again, so the
+corpus and the index stay in step. A crash (even SIGKILL) leaves at worst
+complete new corpus files that the next ``Engine.index()`` picks up with a
+rebuild; the index itself is swapped copy-on-write by :mod:`qa.index`.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import os
+import re
+import stat
+import tempfile
+import unicodedata
+import uuid
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+
+from filelock import FileLock
+from tqdm import tqdm
+
+from . import chunking, corpus
+from .errors import IngestError
+
+logger = logging.getLogger(__name__)
+
+# extension -> the ``format`` recorded in front matter
+FORMATS = {".txt": "txt", ".md": "md", ".pdf": "pdf", ".docx": "docx", ".html": "html", ".htm": "html"}
+_TEMP_PREFIX = ".ingest-"
+_LOCK_NAME = ".ingest.lock"
+_MAX_SLUG = 60
+_CJK_CHAR = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+_WORD = re.compile(r"[\w\u3400-\u9fff]", re.UNICODE)
+
+
+@dataclass
+class FileResult:
+    """What happened to one input file (``add_files``) or document (``remove_document``).
+
+    ``name`` is the input file's name (``folder/sub/file.pdf`` for files found in
+    a folder) for adds, and the corpus file name for removals.
+    """
+    name: str
+    ok: bool
+    message: str
+    chunks: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class _Converted:
+    """One input file turned into a corpus document, not yet written."""
+    display: str
+    source: Path
+    fmt: str
+    title: str
+    body: str
+    meta: dict = field(default_factory=dict)
+    keys: tuple[str, ...] = ()  # content hashes that make another document a duplicate of this one
+
+
+# ---- public API -----------------------------------------------------------
+
+def add_files(engine, paths: list[Path | str], *, progress: bool = True) -> list[FileResult]:
+    """Add files and folders (recursively) to the corpus, then build the index once.
+
+    Returns one ``FileResult`` per file, in input order. Rejected files leave
+    the corpus and index untouched; the good ones in the same batch still go in.
+    """
+    settings = engine.settings
+    corpus_dir = Path(settings.corpus_dir)
+    roots = allowed_roots(settings)
+    items: list[FileResult | tuple[str, Path]] = []
+    for raw in ([paths] if isinstance(paths, (str, Path)) else list(paths)):
+        items.extend(_expand(raw, roots))
+
+    results: list[FileResult | None] = [None] * len(items)
+    converted: list[tuple[int, _Converted]] = []
+    todo = [(i, it) for i, it in enumerate(items) if not isinstance(it, FileResult)]
+    for i, it in enumerate(items):
+        if isinstance(it, FileResult):
+            results[i] = it
+    bar = tqdm(todo, desc="reading", unit="file", delay=1.0, disable=not progress or len(todo) < 2)
+    for i, (display, path) in bar:
+        try:
+            converted.append((i, convert_file(path, settings, display=display, progress=progress)))
+        except IngestError as exc:
+            results[i] = FileResult(display, False, str(exc))
+        except Exception as exc:  # a parser choking on a hostile file is the file's fault
+            logger.debug("converter crashed on %s", path, exc_info=True)
+            results[i] = FileResult(display, False, f"could not read this file ({type(exc).__name__}: {exc})")
+
+    written: list[tuple[int, Path]] = []
+    if converted:
+        corpus_dir.mkdir(parents=True, exist_ok=True)
+        with _ingest_lock(settings):
+            _sweep_temp_files(corpus_dir)
+            existing = corpus.load_corpus(corpus_dir)
+            seen = {key: d.name for d in existing for key in (d.sha256, _content_key(d.body))}
+            taken = {p.stem.lower() for p in corpus_dir.iterdir()}
+            for i, doc in converted:
+                res, path = _place(doc, corpus_dir, settings, seen, taken)
+                results[i] = res
+                if path is not None:
+                    written.append((i, path))
+            if written:
+                _build_or_roll_back(engine, written, results, progress)
+
+    for res in results:
+        if res is not None and not res.ok:
+            logger.warning("not added: %s: %s", res.name, res.message)
+    added = sum(1 for r in results if r is not None and r.ok)
+    logger.info("added %d of %d file(s)", added, len(results))
+    return [r for r in results if r is not None]
+
+
+def remove_document(engine, name: str) -> FileResult:
+    """Remove one corpus document (file name or stem) and drop its vectors."""
+    settings = engine.settings
+    corpus_dir = Path(settings.corpus_dir)
+    name = str(name or "").strip()
+    if not name or name in (".", "..") or any(ch in name for ch in "/\\\x00"):
+        return FileResult(name, False, "give a document name as shown by `qa list` (no folders)")
+    with _ingest_lock(settings):
+        files = corpus.corpus_files(corpus_dir)
+        match = ([p for p in files if p.name == name] or [p for p in files if p.stem == name]
+                 or [p for p in files if name.lower() in (p.name.lower(), p.stem.lower())])
+        if not match:
+            return FileResult(name, False, f"no document named {name!r} in the corpus (see `qa list`)")
+        if len(match) > 1:
+            names = ", ".join(p.name for p in match)
+            return FileResult(name, False, f"{name!r} matches several documents ({names}); give the full name")
+        path = match[0]
+        chunks = _indexed(engine)[0].get(path.name)
+        if chunks is None:
+            chunks = len(chunking.chunk_document(corpus.load_document(path), settings.chunk_size,
+                                                 settings.chunk_overlap))
+        saved = path.read_bytes()
+        path.unlink()
+        _fsync_dir(corpus_dir)
+        try:
+            engine.build(progress=False)
+        except BaseException:
+            # put it back so corpus and index stay in step
+            _write_atomic(path, saved)
+            raise
+    logger.info("removed %s (%d chunks)", path.name, chunks)
+    return FileResult(path.name, True, f"removed {path.name} ({chunks} chunks)", chunks=chunks)
+
+
+def list_documents(engine) -> list[dict]:
+    """name, title, city, chunks, chars (body characters), sha256 for each corpus document."""
+    settings = engine.settings
+    counts, files = _indexed(engine)
+    out = []
+    for doc in corpus.load_corpus(Path(settings.corpus_dir)):
+        n = counts.get(doc.name) if files.get(doc.name) == doc.sha256 else None
+        if n is None:  # not indexed yet (or the index is stale): what the next build will make
+            n = len(chunking.chunk_document(doc, settings.chunk_size, settings.chunk_overlap))
+        out.append({"name": doc.name, "title": doc.title, "city": doc.city, "chunks": n,
+                    "chars": len(doc.body), "sha256": doc.sha256})
+    return out
+
+
+# ---- paths ------------------------------------------------------------------
+
+def allowed_roots(settings) -> list[Path]:
+    """Folders files may be added from: cwd, home, the temp dir, and Settings.allowed_upload_dirs.
+
+    The filesystem root is never a root (a server started in ``/`` must not
+    serve ``/etc``).
+    """
+    candidates = []
+    for get in (Path.cwd, Path.home, lambda: Path(tempfile.gettempdir())):
+        try:
+            candidates.append(get())
+        except (OSError, RuntimeError, KeyError):
+            pass
+    candidates += [Path(p).expanduser() for p in settings.allowed_upload_dirs if str(p).strip()]
+    roots = []
+    for root in candidates:
+        try:
+            root = root.resolve()
+        except (OSError, RuntimeError, ValueError):
+            continue
+        if root == Path(root.anchor):
+            logger.warning("ignoring %s as an upload folder: it is the filesystem root", root)
+            continue
+        if root not in roots:
+            roots.append(root)
+    return roots
+
+
+def check_path(raw: Path | str, roots: list[Path]) -> Path:
+    """The resolved path if it exists inside an allowed root, else ``IngestError``."""
+    try:
+        given = Path(os.fspath(raw)).expanduser()
+        resolved = given.resolve(strict=True)
+    except FileNotFoundError:
+        raise IngestError("no such file or folder") from None
+    except (OSError, RuntimeError, ValueError) as exc:  # loops, NUL bytes, permissions
+        raise IngestError(f"cannot open this path ({exc})") from None
+    if not any(resolved.is_relative_to(r) for r in roots):
+        how = " (it escapes with '..')" if ".." in given.parts else \
+              " (a link pointing elsewhere)" if given.absolute().is_symlink() else ""
+        raise IngestError(f"outside the folders files may be added from{how}: the current folder, "
+                          "your home folder, the temp folder, or QA_ALLOWED_UPLOAD_DIRS")
+    return resolved
+
+
+def _expand(raw, roots: list[Path]) -> list[FileResult | tuple[str, Path]]:
+    """(display name, resolved path) for each file under ``raw``; FileResults for bad paths."""
+    display = Path(os.fspath(raw)).name or str(raw)
+    try:
+        path = check_path(raw, roots)
+    except IngestError as exc:
+        return [FileResult(display, False, str(exc))]
+    if not path.is_dir():
+        return [(display, path)]
+    out: list[FileResult | tuple[str, Path]] = []
+    for dirpath, dirnames, filenames in os.walk(path):  # symlinked folders are not followed
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for fn in sorted(filenames):
+            if fn.startswith("."):
+                continue
+            child = Path(dirpath) / fn
+            shown = f"{path.name}/{child.relative_to(path).as_posix()}"
+            try:
+                out.append((shown, check_path(child, roots)))
+            except IngestError as exc:
+                out.append(FileResult(shown, False, str(exc)))
+    if not out:
+        return [FileResult(display, False, "the folder has no files to add")]
+    return out
+
+
+# ---- conversion -------------------------------------------------------------
+
+def convert_file(path: Path, settings, *, display: str | None = None, progress: bool = False) -> _Converted:
+    """Read, convert and clean one file; ``IngestError`` says why a file can't go in."""
+    display = display or path.name
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        kind = path.suffix.lower() or "(no extension)"
+        hint = "; save it as .docx" if kind == ".doc" else ""
+        raise IngestError(f"unsupported file type {kind}{hint} (supported: {', '.join(sorted(FORMATS))})")
+    data = _read_capped(path, settings.max_file_mb)
+    meta: dict = {}
+    if fmt in ("txt", "md"):
+        text, encoding = decode_text(data)
+        if encoding != "utf-8":
+            logger.info("%s: decoded as %s", display, encoding)
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+        meta, start = corpus.split_front_matter(text)
+        text = text[start:]
+        title = str(meta.get("title") or "").strip() or None
+    elif fmt == "pdf":
+        text, title = _pdf_text(data, display, progress)
+    elif fmt == "docx":
+        text, title = _docx_text(data)
+    else:
+        text, title = _html_text(data)
+    text = _strip_controls(text)
+    if not _WORD.search(text):
+        what = {"pdf": "this PDF has no extractable text (scanned pages? OCR is not supported)",
+                "html": "this page has no text outside scripts, styles and navigation"}.get(fmt)
+        raise IngestError(what or "the file has no text")
+    body = corpus.normalise(text)
+    title, title_from = _pick_title(title, body, path.stem)
+    final = _with_heading(body, title, title_from)
+    # the file itself, the text as written, the text before a heading was added (a corpus file re-added)
+    keys = (hashlib.sha256(data).hexdigest(), _content_key(final), _content_key(body))
+    return _Converted(display, path, fmt, title, final, meta, keys)
+
+
+def _read_capped(path: Path, max_mb: float) -> bytes:
+    cap = int(max_mb * 1024 * 1024)
+    try:
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode):
+            raise IngestError("not a regular file")
+        if st.st_size > cap:
+            raise IngestError(f"the file is {_size(st.st_size)}, over the {max_mb:g} MB limit (QA_MAX_FILE_MB)")
+        with open(path, "rb") as fh:
+            data = fh.read(cap + 1)
+    except OSError as exc:
+        raise IngestError(f"cannot read the file ({exc.strerror or exc})") from None
+    if len(data) > cap:  # it grew while we looked
+        raise IngestError(f"the file is over the {max_mb:g} MB limit (QA_MAX_FILE_MB)")
+    if not data.strip():
+        raise IngestError("the file is empty")
+    return data
+
+
+_BOMS = ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"),
+         (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"))
+
+
+def decode_text(data: bytes) -> tuple[str, str]:
+    """Text and encoding name of a text file: UTF-8 (BOM or not), GBK/GB18030, Big5, ...
+
+    Strict UTF-8 first. Then the Chinese double-byte encodings are scored by how
+    many of the decoded characters are common characters *of that encoding*
+    (GB2312 level 1 for GBK, Big5's frequent set for Big5): the wrong one decodes
+    to rare characters, kana or private-use code points. This gets short files
+    right, where statistical detectors guess (charset-normalizer reads a 4-
+    character GBK file as Big5). Everything else goes to charset-normalizer.
+    Binary content raises ``IngestError``.
+    """
+    for bom, enc in _BOMS:
+        if data.startswith(bom):
+            try:
+                return _checked(data.decode(enc)), enc.replace("-sig", "")
+            except UnicodeDecodeError:
+                break
+    if b"\x00" in data:
+        raise IngestError("this is a binary file, not text (it contains NUL bytes)")
+    try:
+        return _checked(data.decode("utf-8")), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    cjk = _best_cjk(data)
+    if cjk and cjk[0] >= 0.5:
+        return _checked(cjk[1]), cjk[2]
+    from charset_normalizer import from_bytes
+
+    guess = from_bytes(data).best()
+    if guess is not None and guess.encoding:
+        text = str(guess)
+        if _binary_reason(text) is None:
+            return text, guess.encoding
+    if cjk:
+        return _checked(cjk[1]), cjk[2]
+    raise IngestError("this looks like a binary file, not text (it is not valid UTF-8, GBK/GB18030 or Big5)")
+
+
+def _checked(text: str) -> str:
+    reason = _binary_reason(text)
+    if reason:
+        raise IngestError(reason)
+    return text
+
+
+def _binary_reason(text: str) -> str | None:
+    """Why decoded text looks like binary data, or None when it reads as text."""
+    sample = text[:200_000]
+    if not sample:
+        return None
+    bad = 0
+    for ch in sample:
+        if ch in "\n\r\t\f\v":
+            continue
+        cat = unicodedata.category(ch)
+        if cat in ("Cc", "Co", "Cs", "Cn") or ch == "\ufffd":
+            bad += 1
+    if bad > max(3, 0.01 * len(sample)):
+        return "this looks like a binary file, not text (control or undecodable characters)"
+    return None
+
+
+@lru_cache(maxsize=1)
+def _common_chars() -> dict[str, frozenset]:
+    """The common hanzi of each candidate encoding, derived from the codecs themselves."""
+    gb = set()
+    for hi in range(0xB0, 0xD8):  # GB2312 level 1: the 3755 most used simplified characters
+        for lo in range(0xA1, 0xFF):
+            try:
+                gb.add(bytes((hi, lo)).decode("gb2312"))
+            except UnicodeDecodeError:
+                pass
+    big5 = set()
+    for hi in range(0xA4, 0xC7):  # Big5 A440-C67E: the 5401 frequently used characters
+        for lo in (*range(0x40, 0x7F), *range(0xA1, 0xFF)):
+            if hi == 0xC6 and lo > 0x7E:
+                break
+            try:
+                big5.add(bytes((hi, lo)).decode("big5"))
+            except UnicodeDecodeError:
+                pass
+    return {"gb18030": frozenset(gb), "cp950": frozenset(big5)}
+
+
+def _best_cjk(data: bytes) -> tuple[float, str, str] | None:
+    """(score, text, encoding) of the best strict GBK/GB18030 or Big5 decoding, if any."""
+    best = None
+    for enc, name in (("gb18030", "gb18030"), ("cp950", "big5")):
+        try:
+            text = data.decode(enc)
+        except UnicodeDecodeError:
+            continue
+        common = _common_chars()[enc]
+        good = total = 0
+        for ch in text[:50_000]:
+            if ch.isascii() or ch.isspace():
+                continue
+            total += 1
+            if ch in common or "\u3000" <= ch <= "\u303f" or "\uff00" <= ch <= "\uffef":
+                good += 1
+        if not total:
+            continue
+        score = good / total
+        if best is None or score > best[0]:  # ties go to GB18030, listed first
+            best = (score, text, name)
+    return best
+
+
+def _pdf_text(data: bytes, display: str, progress: bool) -> tuple[str, str | None]:
+    from pypdf import PdfReader
+
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        encrypted = reader.is_encrypted
+    except Exception as exc:
+        raise IngestError(f"cannot read this PDF; it looks damaged ({exc})") from None
+    if encrypted:
+        try:  # owner-password-only PDFs open with an empty user password
+            opened = bool(reader.decrypt(""))
+        except Exception:
+            opened = False
+        if not opened:
+            raise IngestError("this PDF is encrypted (password-protected); save an unprotected copy and add that")
+    pages = []
+    try:
+        for page in tqdm(reader.pages, desc=display, unit="page", delay=1.0, leave=False,
+                         disable=not progress):
+            pages.append(page.extract_text() or "")
+    except Exception as exc:
+        raise IngestError(f"cannot read the text of this PDF; it looks damaged ({exc})") from None
+    title = None
+    try:
+        title = reader.metadata.title if reader.metadata else None
+    except Exception:
+        pass
+    text = "\n\n".join(pages)
+    reason = _binary_reason(text)
+    if reason and _WORD.search(text):
+        raise IngestError("this PDF's text cannot be extracted (its fonts have no Unicode mapping)")
+    return text, title
+
+
+def _docx_text(data: bytes) -> tuple[str, str | None]:
+    import docx
+    from docx.table import Table
+
+    try:
+        document = docx.Document(io.BytesIO(data))
+    except Exception as exc:
+        raise IngestError(f"cannot read this .docx; it looks damaged or is not a Word file ({exc})") from None
+    lines = []
+    for block in document.iter_inner_content():
+        if isinstance(block, Table):
+            for row in block.rows:
+                cells = []
+                for cell in row.cells:  # merged cells repeat: keep each once
+                    text = " ".join(cell.text.split())
+                    if text and (not cells or cells[-1] != text):
+                        cells.append(text)
+                if cells:
+                    lines.append(" | ".join(cells))
+            lines.append("")
+            continue
+        text = block.text.strip()
+        if not text:
+            lines.append("")
+            continue
+        try:
+            style = (block.style.name or "") if block.style is not None else ""
+        except Exception:
+            style = ""
+        m = re.match(r"(?i)heading\s*(\d)", style)
+        if style.lower() == "title":
+            lines.append("# " + " ".join(text.split()))
+        elif m:  # the document title is level 1; Word's Heading 1 is a section
+            lines.append("#" * min(6, int(m.group(1)) + 1) + " " + " ".join(text.split()))
+        elif "list" in style.lower():
+            lines.append("- " + text)
+        else:
+            lines.append(text)
+        lines.append("")
+    title = None
+    try:
+        title = document.core_properties.title or None
+    except Exception:
+        pass
+    return "\n".join(lines), title
+
+
+_HTML_DROP = ["script", "style", "noscript", "template", "nav", "footer", "iframe", "svg", "canvas",
+               "form", "button", "select", "object", "embed"]
+_HTML_BLOCKS = ["p", "div", "section", "article", "main", "header", "aside", "blockquote",
+                "pre", "table", "ul", "ol", "dl", "dt", "dd", "figure", "figcaption", "address", "hr",
+                "body", "center"]
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
+_CJK_EDGE = "\u3400-\u9fff\u3000-\u303f\uff00-\uffef"
+_WRAP = re.compile(rf"(?<=[{_CJK_EDGE}])\s*\n\s*(?=[{_CJK_EDGE}])")
+
+
+def _html_text(data: bytes) -> tuple[str, str | None]:
+    from bs4 import BeautifulSoup, Comment, Declaration, Doctype, ProcessingInstruction
+
+    html = None
+    m = _META_CHARSET.search(data[:4096])
+    if m:
+        declared = m.group(1).decode("ascii").lower()
+        declared = {"gb2312": "gb18030", "gbk": "gb18030", "big5": "cp950"}.get(declared, declared)
+        try:
+            html = data.decode(declared)
+        except (LookupError, UnicodeDecodeError):
+            html = None
+    if html is None:
+        html, _ = decode_text(data)
+    soup = BeautifulSoup(html, "html.parser")
+    title = soup.title.get_text(" ", strip=True) if soup.title else None
+    h1 = soup.find("h1")
+    if not title and h1 is not None:
+        title = h1.get_text(" ", strip=True)
+    for tag in soup.find_all(["head", *_HTML_DROP]):
+        tag.decompose()
+    for tag in soup.find_all(attrs={"role": "navigation"}):
+        tag.decompose()
+    for node in soup.find_all(string=True):
+        if isinstance(node, (Comment, Declaration, Doctype, ProcessingInstruction)):
+            node.extract()
+        elif node.find_parent("pre") is None:
+            # source line breaks are spaces in HTML; between Chinese characters, nothing
+            node.replace_with(re.sub(r"\s+", " ", _WRAP.sub("", str(node))))
+    for br in soup.find_all("br"):
+        br.replace_with("\n")
+    for h in soup.find_all(re.compile(r"^h[1-6]$")):
+        text = h.get_text(" ", strip=True)
+        if text:
+            h.replace_with(f"\n\n{'#' * int(h.name[1])} {text}\n\n")
+        else:
+            h.decompose()
+    for tr in soup.find_all("tr"):
+        cells = [c.get_text(" ", strip=True) for c in tr.find_all(["td", "th"])]
+        tr.replace_with("\n" + " | ".join(c for c in cells if c) + "\n")
+    for li in soup.find_all("li"):
+        li.insert_before("\n- ")
+        li.insert_after("\n")
+    for tag in soup.find_all(_HTML_BLOCKS):
+        tag.insert_before("\n\n")
+        tag.insert_after("\n\n")
+    lines = [" ".join(ln.split()) for ln in soup.get_text().split("\n")]
+    return "\n".join(lines), title
+
+
+def _strip_controls(text: str) -> str:
+    """Drop control characters extraction leaves behind (form feeds, NULs); keep \\n and \\t."""
+    return "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch) != "Cc")
+
+
+# ---- titles and names -------------------------------------------------------
+
+_JUNK_TITLES = re.compile(r"^(untitled|无标题|document\d*|microsoft word\s*-.*|slide \d+|\d+)$", re.I)
+
+
+def _clean_title(title) -> str:
+    title = " ".join(str(title or "").split()).strip().lstrip("#").strip()
+    if not title or _JUNK_TITLES.match(title):
+        return ""
+    return title[:120]
+
+
+def _pick_title(meta_title: str | None, body: str, stem: str) -> tuple[str, str]:
+    """(title, where from): the document's own title, its first heading, a short first line, the name."""
+    title = _clean_title(meta_title)
+    if title:
+        return title, "meta"
+    lines = [ln.strip() for ln in body.splitlines() if ln.strip()]
+    for ln in lines:
+        if re.match(r"#{1,6}\s", ln):
+            title = _clean_title(ln)
+            if title:
+                return title, "heading"
+    if lines:
+        first = lines[0]
+        if len(first) <= 60 and first[-1] not in "。.!?！？；;：:，," and _WORD.search(first) \
+                and not first.startswith(("-", "*", ">", "|")):
+            return _clean_title(first), "line"
+    return _clean_title(stem.replace("_", " ")) or stem, "name"
+
+
+def _with_heading(body: str, title: str, title_from: str) -> str:
+    """Make the body open with ``# title`` as corpus documents do, when the title is document text."""
+    lines = body.split("\n")
+    top = [ln.strip() for ln in lines if ln.strip()][:10]
+    if any(re.fullmatch(r"#{1,6}\s+" + re.escape(title), ln) for ln in top):
+        return body  # already there, perhaps under a kicker line
+    first = next((i for i, ln in enumerate(lines) if ln.strip()), None)
+    if first is not None and lines[first].strip().lstrip("#").strip() == title:
+        rest = any(ln.strip() for ln in lines[first + 1:])
+        if not lines[first].startswith("#") and rest:  # a lone line stays text, or nothing is left to index
+            lines[first] = "# " + title
+        return "\n".join(lines)
+    if title_from == "meta":
+        return f"# {title}\n\n{body}"
+    return body
+
+
+def slugify(stem: str) -> str:
+    """A safe corpus file stem: letters (any script), digits, '-', '_', '.'; no separators."""
+    s = unicodedata.normalize("NFKC", stem).strip().lower()
+    s = re.sub(r"[^\w.-]+", "-", s)
+    s = re.sub(r"\.{2,}", ".", s)
+    s = re.sub(r"-{2,}", "-", s).strip("-._")
+    s = s[:_MAX_SLUG].rstrip("-._")
+    return s or "document"
+
+
+def _unique_name(stem: str, taken: set[str]) -> str:
+    slug = slugify(stem)
+    candidate, n = slug, 2
+    while candidate.lower() in taken:
+        candidate = f"{slug}-{n}"
+        n += 1
+    taken.add(candidate.lower())
+    return candidate + ".md"
+
+
+def _content_key(body: str) -> str:
+    """Hash of a body with layout whitespace ignored: the same text is the same document."""
+    lines = (" ".join(ln.split()) for ln in body.splitlines())
+    return hashlib.sha256("\n".join(ln for ln in lines if ln).encode("utf-8")).hexdigest()
+
+
+# ---- writing and building ---------------------------------------------------
+
+def _place(doc: _Converted, corpus_dir: Path, settings, seen: dict, taken: set) -> tuple[FileResult, Path | None]:
+    """Write one converted document into the corpus (caller holds the ingest lock)."""
+    dup = next((seen[k] for k in doc.keys if k in seen), None)
+    if dup is not None:
+        return FileResult(doc.display, False, f"already in the corpus as {dup}"), None
+    meta = {k: v for k, v in doc.meta.items() if k not in ("title", "original", "added", "format")}
+    city = str(meta.pop("city", "") or "") or _city_of(doc.title)
+    meta = {"title": doc.title, "city": city, **meta, "original": doc.source.name,
+            "added": datetime.now().astimezone().isoformat(timespec="seconds"), "format": doc.fmt}
+    text = corpus.render(meta, doc.body)
+    name = _unique_name(doc.source.stem, taken)
+    path = corpus_dir / name
+    front, start = corpus.split_front_matter(text)
+    candidate = corpus.Document(name=name, path=path, text=text, body_start=start, meta=front)
+    n = len(chunking.chunk_document(candidate, settings.chunk_size, settings.chunk_overlap))
+    if n == 0:
+        return FileResult(doc.display, False, "the file has no text to index (only headings?)"), None
+    _write_atomic(path, text.encode("utf-8"))
+    seen.update({k: name for k in doc.keys})
+    logger.info("wrote %s from %s (%s, %d chunks)", name, doc.display, doc.fmt, n)
+    return FileResult(doc.display, True, f"added as {name}", chunks=n), path
+
+
+def _build_or_roll_back(engine, written: list[tuple[int, Path]], results: list, progress: bool) -> None:
+    try:
+        engine.build(progress=progress)
+    except BaseException as exc:
+        for _, path in written:
+            path.unlink(missing_ok=True)
+        _fsync_dir(written[0][1].parent)
+        for i, _ in written:
+            results[i] = FileResult(results[i].name, False, f"not added: indexing failed ({exc})")
+        if isinstance(exc, Exception):
+            raise IngestError(f"indexing failed, so nothing was added ({type(exc).__name__}: {exc})") from exc
+        raise
+    counts, _ = _indexed(engine)
+    for i, path in written:
+        n = counts.get(path.name)
+        if n is None:
+            logger.warning("%s is not in the new index generation", path.name)
+        else:
+            results[i].chunks = n
+            results[i].message = f"added as {path.name} ({n} chunks)"
+
+
+def _indexed(engine) -> tuple[dict, dict]:
+    """({doc name: chunk count}, {doc name: sha256}) of the live index; empty when unknown."""
+    try:
+        manifest = engine.store.manifest() or {}
+    except Exception:  # an unreadable index is rebuilt by the engine; here it only means "unknown"
+        return {}, {}
+    if not isinstance(manifest, dict) or manifest.get("chunking") != engine.settings.chunking_fingerprint():
+        return {}, {}
+    return dict(manifest.get("doc_chunks") or {}), dict(manifest.get("files") or {})
+
+
+def _city_of(title: str) -> str:
+    if not _CJK_CHAR.search(title or ""):
+        return ""
+    try:
+        import jieba
+
+        jieba.setLogLevel(logging.WARNING)
+        return corpus.place_in(title)
+    except Exception:  # jieba missing or broken: the city tag is a nicety
+        logger.debug("no city for %r", title, exc_info=True)
+        return ""
+
+
+@contextmanager
+def _ingest_lock(settings):
+    """Serialises corpus writers (add/remove) across threads and processes."""
+    index_dir = Path(settings.index_dir)
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(index_dir / _LOCK_NAME)):
+        yield
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.parent / f"{_TEMP_PREFIX}{uuid.uuid4().hex}.tmp"
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _sweep_temp_files(corpus_dir: Path) -> None:
+    """Temp files left by a writer that was killed (we hold the lock, so none is live)."""
+    for p in corpus_dir.glob(f"{_TEMP_PREFIX}*.tmp"):
+        logger.info("removing %s left by an interrupted add", p.name)
+        p.unlink(missing_ok=True)
+
+
+def _size(n: int) -> str:
+    return f"{n / 1024 / 1024:.1f} MB" if n >= 1024 * 1024 else f"{n / 1024:.1f} KB"
