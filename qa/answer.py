@@ -66,7 +66,7 @@ _EN_TYPES = [
     ("list", r"which (?:two|three|four|five|\d+)\b|what are the|\blist\b"),
     ("org", r"which (?:\w+ ){0,2}(?:company|enterprise|organi[sz]ation|firm|institution|university)"),
     ("rank", r"\brank|what place|which place|\bposition\b"),
-    ("percent", r"percent|percentage|\bshare\b|proportion|\brate\b|ratio"),
+    ("percent", r"\bpercent|\bshare\b|\bproportion\b|\brate\b|\bratio\b"),
     ("duration", r"how long|how much time|average time|\bperiod\b|\bcycle\b|duration|shortest time|"
                  r"how many (?:days|months|years)"),
     ("money", r"how much money|\bamount\b|\bvalue\b|worth|financ|\bloans?\b|funding|subsid"),
@@ -212,6 +212,25 @@ def coverage(text: str, terms: dict[str, float]) -> float:
 SentenceSim = Callable[[str, int, int], float]
 
 
+def answer_strength(question: str, lang: str, terms: dict[str, float], text: str, offset: int = 0) -> float:
+    """0..1: how well a passage holds an answer of the kind the question asks
+    for (a 亿元 figure right next to 质押金额 for "total value of IP pledges")."""
+    from .chunking import split_sentences
+
+    kind = answer_type(question, lang)
+    if kind == "span":
+        return 0.0
+    units = wanted_units(question, lang) if kind in ("count", "duration") else ""
+    best = 0.0
+    for sp in split_sentences(text):
+        sent = text[sp.start:sp.end]
+        for a, b in candidates(kind, sent, terms):
+            found = sent[a:b]
+            if found and found not in question and (not units or any(u in found[-4:] for u in units)):
+                best = max(best, proximity(sent, a, b, terms))
+    return best
+
+
 def extract(question: str, lang: str, passages: list[Passage], texts: dict[str, str],
             terms: dict[str, float], sentence_sim: SentenceSim | None = None,
             top_passages: int = 3) -> Candidate | None:
@@ -279,12 +298,18 @@ def fill_blank(question: str, lang: str, passages: list[Passage], texts: dict[st
     """Open questions: the words filling the question's blank in the best
     matching clause (``用什么试点推动`` + ``专利开放许可试点推动`` -> ``专利开放许可试点``),
     else that clause itself."""
-    anchor = None
+    anchor, verb_led = None, False
     if lang == "zh":
+        import jieba.posseg as pseg
+
         from .lexical import _jieba
 
         m = re.search(r"(?:什么|哪一?[个种类档项])([\u4e00-\u9fff]+)", question)
         anchor = _jieba().lcut(m.group(1))[0] if m else None
+        # 归入哪一档: a verb right before the blank in the question means one
+        # sits right before it in the text too
+        before = pseg.lcut(question[:m.start()]) if m else []
+        verb_led = bool(before) and before[-1].flag == "v"
     best = None
     for p_rank, p, (s0, s1), rel in _sentences(passages[:2], texts, sentence_sim):
         sent = texts[p.source][s0:s1]
@@ -292,7 +317,7 @@ def fill_blank(question: str, lang: str, passages: list[Passage], texts: dict[st
             clause, (a, b) = cm.group(), cm.span()
             cover = coverage(clause, terms) + rel - 0.3 * p_rank
             for x in _find_all(clause, anchor) if anchor else []:
-                lo = _blank_start(clause, x, terms)
+                lo = _blank_start(clause, x, terms, verb_led)
                 if x - lo >= 2 and (best is None or cover + 1.0 > best.score):
                     best = Candidate(clause[lo:x + len(anchor)], s0 + a + lo, s0 + a + x + len(anchor),
                                      cover + 1.0, (s0, s1), p)
@@ -307,7 +332,7 @@ def _find_all(text: str, sub: str) -> list[int]:
     return [m.start() for m in re.finditer(re.escape(sub), text)]
 
 
-def _blank_start(clause: str, x: int, terms: dict[str, float]) -> int:
+def _blank_start(clause: str, x: int, terms: dict[str, float], verb_led: bool = False) -> int:
     """Start of the blank before ``x``: after the last question term or
     list separator, and after a leading verb."""
     lo = 0
@@ -316,7 +341,7 @@ def _blank_start(clause: str, x: int, terms: dict[str, float]) -> int:
         if j >= 0 and j + len(t) <= x:
             lo = max(lo, j + len(t))
     lo = max(lo, clause.rfind("、", 0, x) + 1)
-    if x - lo > 4:  # start after the last verb: 纳入特优 -> 特优
+    if verb_led and x - lo > 2:  # start after the last verb: 纳入特优 -> 特优
         import jieba.posseg as pseg
 
         pos = lo

@@ -34,6 +34,7 @@ class Passage:
         return asdict(self)
 
 
+_HAN = re.compile(r"[\u3400-\u9fff]")
 _WORDISH = re.compile(r"[\w\u3400-\u9fff]", re.UNICODE)
 
 
@@ -85,6 +86,9 @@ class HybridSearcher:
     """
 
     W_LEX = 0.045
+    # answer-aware rerank of the top few: + W_ANSWER * answer_strength (dev R@1 .91 -> .93)
+    W_ANSWER = 0.03
+    RERANK_DEPTH = 5
 
     def __init__(self, index, encoder, settings):
         from .lexical import BM25Index, Bridge, zh_tokens
@@ -115,7 +119,8 @@ class HybridSearcher:
             return terms, known / len(zh) if zh else 0.0
         terms, coverage = self.bridge.translate(q)
         for t in zh:  # Chinese words inside an English question count as they are
-            terms[t] = 1.0
+            if _HAN.search(t):
+                terms[t] = 1.0
         return terms, coverage
 
     def idf(self, term: str) -> float:
@@ -169,11 +174,21 @@ class HybridSearcher:
         dense = self.index.vectors[cand] @ qvec
         top_lex = float(lex.max(initial=0.0))
         fused = dense + (self.W_LEX * coverage / top_lex) * lex[cand] if top_lex > 0 else dense
-        order = np.argsort(-fused)[:k]
-        ranked = [(int(cand[j]), float(fused[j]), float(dense[j])) for j in order]
-        passages = [self._passage(i, s, r) for r, (i, s, _) in enumerate(ranked, 1)]
+        order = np.argsort(-fused)[:max(k, self.RERANK_DEPTH)]
         weighted = {t: w * self.idf(t) for t, w in terms.items()}
+        ranked = [(int(cand[j]), float(fused[j]), float(dense[j])) for j in order]
+        ranked = self._rerank(q, lang, weighted, ranked)[:k]
+        passages = [self._passage(i, s, r) for r, (i, s, _) in enumerate(ranked, 1)]
         return passages, Evidence(lang, weighted, coverage, ranked, qvec)
+
+    def _rerank(self, q: str, lang: str, terms: dict[str, float], ranked: list) -> list:
+        """Lift passages that hold an answer of the asked-for kind near the question's terms."""
+        from .answer import answer_strength
+
+        head, tail = ranked[:self.RERANK_DEPTH], ranked[self.RERANK_DEPTH:]
+        head = [(i, s + self.W_ANSWER * answer_strength(q, lang, terms, self.index.chunks[i].text), d)
+                for i, s, d in head]
+        return sorted(head, key=lambda r: -r[1]) + tail
 
     def _passage(self, i: int, score: float, rank: int) -> Passage:
         c = self.index.chunks[i]
