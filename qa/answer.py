@@ -98,7 +98,7 @@ _EN_UNITS = [
     (r"department|center|centre|station|base|court", "个"),
     (r"day", "天"), (r"month", "月"),
 ]
-_BEFORE = re.compile(r"\bbefore\b|\bpreviously\b|\boriginally\b|原来|之前|此前|以前|原先")
+_BEFORE = re.compile(r"\bbefore\b|\bpreviously\b|\boriginally\b|原来|之前|此前|以前|原先", re.I)
 _CLAUSE = "，,；;。！？"
 _LEAD_POS = {"v", "c", "d", "p", "u", "r", "vn", "ad", "f"}  # verbs, conjunctions... glued on the left
 
@@ -261,7 +261,7 @@ def extract(question: str, lang: str, passages: list[Passage], texts: dict[str, 
                 sc = -0.15 * p_rank + rel + 0.8 * proximity(sent, a, b, terms) - 0.5 * depth
                 if units and not any(u in text[-4:] for u in units):
                     sc -= 0.4
-                if k in ("duration", "count"):  # 从X缩短到Y: Y now, X before
+                if k in ("duration", "count", "percent", "money"):  # 从X缩短到Y: Y now, X before
                     lead = sent[max(0, a - 3):a]
                     if re.search(r"到|至|为|达", lead):
                         sc += -0.3 if before else 0.3

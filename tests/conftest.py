@@ -35,9 +35,12 @@ def engine(encoder, tmp_path_factory) -> Engine:
 
 
 @pytest.fixture
-def scratch(encoder, tmp_path) -> Engine:
-    """An engine over a private copy of the corpus, free to change."""
+def scratch(engine, tmp_path) -> Engine:
+    """An engine over a private copy of the corpus and of the built index, free
+    to change; its builds re-embed only what a test changes."""
     corpus = tmp_path / "corpus"
     shutil.copytree(ROOT / "corpus", corpus)
+    shutil.copytree(engine.settings.index_dir, tmp_path / "index",
+                    ignore=shutil.ignore_patterns(".lock", ".tmp-*"))
     settings = Settings.from_env(corpus_dir=corpus, index_dir=tmp_path / "index")
-    return Engine(settings, encoder=encoder)
+    return Engine(settings, encoder=engine.encoder)

@@ -1,0 +1,98 @@
+"""Retrieval and answering on the real converted model and the real corpus."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import DEV, ROOT
+from qa.errors import InvalidQuestion
+from qa.evaluation import evidence_of, first_hit, load_gold
+from qa.retrieve import HybridSearcher
+
+
+def test_grant_cycle_question_finds_the_ningbo_passage(engine):
+    passages = engine.retrieve("how long is the average patent grant cycle?", k=5)
+    assert len(passages) == 5
+    assert [p.rank for p in passages] == [1, 2, 3, 4, 5]
+    assert passages[0].score >= passages[-1].score
+    assert any("75.5天" in p.text for p in passages)
+    texts = engine.index().extras["docs"]
+    for p in passages:  # offsets point at the exact source text
+        assert texts[p.source][p.start:p.end] == p.text
+        assert p.title and p.source.endswith(".md")
+
+
+def test_ask_returns_an_exact_span_with_its_sentence(engine):
+    ans = engine.ask("宁波2023年知识产权质押融资金额是多少？")
+    assert ans.answer == "394.11亿元"
+    assert ans.answer in ans.sentence and ans.sentence in ans.passage.text
+    doc = engine.index().extras["docs"][ans.passage.source]
+    assert doc[ans.start:ans.end] == ans.answer
+    assert doc[ans.sentence_start:ans.sentence_end] == ans.sentence
+    assert 0 < ans.confidence <= 1
+
+
+def test_english_question_over_chinese_text(engine):
+    ans = engine.ask("How many PCT international patent applications were filed in Ningbo in 2023?")
+    assert ans.answer == "648件"
+
+
+@pytest.mark.parametrize("question", [
+    "What was Ningbo's IP pledge financing amount in 2024?",
+    "上海市2023年有效发明专利拥有量是多少件？",
+])
+def test_abstains_when_the_documents_do_not_say(engine, question):
+    ans = engine.ask(question)
+    assert ans.answer is None and ans.reason
+    assert ans.passages  # the closest passages are still shown
+
+
+@pytest.mark.parametrize("bad", ["", "   ", "🙂🙂🙂", "x" * 10_000, "\x00\x01\x02"])
+def test_bad_questions_get_a_clear_error(engine, bad):
+    with pytest.raises(InvalidQuestion):
+        engine.retrieve(bad)
+
+
+def test_k_is_validated(engine):
+    with pytest.raises(ValueError):
+        engine.retrieve("专利", k=0)
+    assert len(engine.retrieve("专利", k=1)) == 1
+
+
+def _r1(engine, rows):
+    return sum(first_hit([p.text for p in engine.retrieve(r["question"], 1)], evidence_of(r)) == 1
+               for r in rows)
+
+
+def test_fusion_does_not_hurt_chinese_or_english_questions(engine, monkeypatch):
+    rows = [r for r in load_gold(DEV) if evidence_of(r)]
+    zh = [r for r in rows if r["lang"] == "zh"]
+    en = [r for r in rows if r["lang"] == "en"]
+    engine.settings = engine.settings.replace(query_cache=0)
+    fused = (_r1(engine, zh), _r1(engine, en))
+    monkeypatch.setattr(HybridSearcher, "W_LEX", 0.0)
+    monkeypatch.setattr(HybridSearcher, "W_ANSWER", 0.0)
+    dense = (_r1(engine, zh), _r1(engine, en))
+    assert fused[0] >= dense[0], f"fusion hurt Chinese questions: {fused} vs dense {dense}"
+    assert fused[1] > dense[1], f"fusion did not help English questions: {fused} vs dense {dense}"
+
+
+def test_cli_ask_and_eval(engine):
+    env = {**os.environ, "QA_INDEX_DIR": str(engine.settings.index_dir), "HF_HUB_OFFLINE": "1"}
+    out = subprocess.run([sys.executable, "-m", "qa.cli", "ask", "how long is the average patent grant cycle?",
+                          "--json"], capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert any("75.5天" in p["text"] for p in data["passages"][:5])
+    out = subprocess.run([sys.executable, "-m", "qa.cli", "eval", str(DEV), "--json"],
+                         capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert report["overall"]["n"] == 57 and report["overall"]["R@5"] >= 0.9
+    assert set(report["by_lang"]) == {"en", "zh"}
+    assert report["abstention"]["unanswerable"] == 3
+    bad = subprocess.run([sys.executable, "-m", "qa.cli", "ask", "   "], capture_output=True, text=True,
+                         env=env, cwd=ROOT, timeout=300)
+    assert bad.returncode == 2 and "empty" in bad.stderr
