@@ -100,6 +100,9 @@ _EN_UNITS = [
 ]
 _BEFORE = re.compile(r"\bbefore\b|\bpreviously\b|\boriginally\b|原来|之前|此前|以前|原先", re.I)
 _CLAUSE = "，,；;。！？"
+# a change verb and its target mark the value now; 从/由 mark the value before
+_TO_NEW = re.compile(r"(?:缩短|缩减|缩|压缩|降|升|提升|提高|增长|增加|上升|扩大|下降|降低|减少|突破)(?:到|至|为)?$|达到?$")
+_FROM_OLD = re.compile(r"(?:从|由)$")
 _LEAD_POS = {"v", "c", "d", "p", "u", "r", "vn", "ad", "f"}  # verbs, conjunctions... glued on the left
 
 
@@ -121,11 +124,10 @@ def wanted_units(question: str, lang: str) -> str:
             return m.group(1)
         m = re.search(r"([次人件家项个])数", question)
         return m.group(1) if m else ""
-    q = question.lower()
-    m = re.search(r"how many ([a-z\- ]+?)(?: (?:did|do|does|were|was|are|is|has|have|had|can|will)\b|[?,]|$)", q)
-    head = m.group(1) if m else q
-    for pattern, units in _EN_UNITS:
-        if re.search(pattern, head):
+    m = re.search(r"how many ([a-z\- ]+?)(?: (?:did|do|does|were|was|are|is|has|have|had|can|will)\b|[?,]|$)",
+                  question.lower())
+    for pattern, units in _EN_UNITS if m else []:
+        if re.search(pattern, m.group(1)):
             return units
     return ""
 
@@ -262,10 +264,10 @@ def extract(question: str, lang: str, passages: list[Passage], texts: dict[str, 
                 if units and not any(u in text[-4:] for u in units):
                     sc -= 0.4
                 if k in ("duration", "count", "percent", "money"):  # 从X缩短到Y: Y now, X before
-                    lead = sent[max(0, a - 3):a]
-                    if re.search(r"到|至|为|达", lead):
+                    lead = sent[max(0, a - 4):a]
+                    if _TO_NEW.search(lead):
                         sc += -0.3 if before else 0.3
-                    elif re.search(r"从|由", lead):
+                    elif _FROM_OLD.search(lead):
                         sc += 0.3 if before else -0.3
                 if best is None or sc > best.score:
                     best = Candidate(text, s0 + a, s0 + b, sc, (s0, s1), p)

@@ -109,8 +109,8 @@ def make_ann(vectors: np.ndarray, kind: str, *, hnsw_m: int = HNSW_M,
     n, d = vectors.shape
     kind = choose_ann(n, kind)
     t0 = time.perf_counter()
-    if kind == "flat":
-        index = faiss.IndexFlatIP(d)
+    if kind == "flat" or (n == 0 and kind.startswith("ivf")):
+        index = faiss.IndexFlatIP(d)  # an empty IVF index would be untrained and unsearchable
     elif kind == "hnsw":
         index = faiss.IndexHNSWFlat(d, int(hnsw_m), faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction = int(ef_construction)
@@ -124,13 +124,15 @@ def make_ann(vectors: np.ndarray, kind: str, *, hnsw_m: int = HNSW_M,
             index = faiss.IndexIVFScalarQuantizer(quantizer, d, nlist, faiss.ScalarQuantizer.QT_8bit,
                                                   faiss.METRIC_INNER_PRODUCT)
         else:
-            m = next(m for m in (48, 32, 24, 16, 12, 8, 6, 4, 3, 2, 1) if d % m == 0)
-            nbits = 8 if n >= 256 else max(1, int(np.log2(max(n, 2))))
+            # 8 dims per sub-quantizer; 256 centroids each once there are enough
+            # points to train them (faiss wants ~39 per centroid), fewer before
+            m = d // 8 if d % 8 == 0 else next(m for m in range(min(d, 48), 0, -1) if d % m == 0)
+            nbits = int(np.clip(np.log2(max(n, 2) / 39), 1, 8))
             index = faiss.IndexIVFPQ(quantizer, d, nlist, m, nbits, faiss.METRIC_INNER_PRODUCT)
         index.cp.seed = seed
         if n:
             # k-means needs no more than ~64 points per list; sampling keeps training fast
-            take = min(n, max(64 * nlist, 256 if kind == "ivf-pq" else 0))
+            take = min(n, max(64 * nlist, 39 * 256 if kind == "ivf-pq" else 0))
             sample = vectors if take == n else \
                 vectors[np.sort(np.random.default_rng(seed).choice(n, take, replace=False))]
             index.train(np.ascontiguousarray(sample))
@@ -155,18 +157,21 @@ class IndexStore:
     def current(self) -> str | None:
         try:
             name = (self.dir / _POINTER).read_text(encoding="utf-8").strip()
-        except FileNotFoundError:
+        except (OSError, UnicodeDecodeError):  # missing, unreadable or garbage: no live generation
             return None
-        return name if name and (self.dir / name / "manifest.json").is_file() else None
+        if not name.startswith("gen-") or any(ch in name for ch in "/\\\x00"):
+            return None
+        return name if (self.dir / name / "manifest.json").is_file() else None
 
     def manifest(self) -> dict | None:
         gen = self.current()
         if gen is None:
             return None
         try:
-            return json.loads((self.dir / gen / "manifest.json").read_text(encoding="utf-8"))
+            data = json.loads((self.dir / gen / "manifest.json").read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return None
+        return data if isinstance(data, dict) else None
 
     def load(self) -> StoredIndex | None:
         """The live generation, or None if there is none or it is unreadable."""
@@ -176,7 +181,7 @@ class IndexStore:
         path = self.dir / gen
         try:
             manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
-            if manifest.get("format") != FORMAT_VERSION:
+            if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_VERSION:
                 return None
             with open(path / "chunks.jsonl", encoding="utf-8") as fh:
                 chunks = [Chunk(**json.loads(line)) for line in fh]
@@ -185,7 +190,7 @@ class IndexStore:
             if ann.ntotal != len(chunks) or len(vectors) != len(chunks):
                 raise ValueError("generation is inconsistent")
             extras = {name: _read_extra(path, name) for name in manifest.get("extras", [])}
-        except (OSError, ValueError, RuntimeError, TypeError) as exc:
+        except (OSError, ValueError, RuntimeError, TypeError, EOFError, KeyError, AttributeError) as exc:
             logger.warning("index generation %s is unreadable (%s); it will be rebuilt", gen, exc)
             return None
         if "hnsw" in manifest.get("ann", ""):

@@ -71,6 +71,7 @@ class _Converted:
     """One input file turned into a corpus document, not yet written."""
     display: str
     source: Path
+    original: str  # the file name the user gave (a link keeps its own name)
     fmt: str
     title: str
     body: str
@@ -117,11 +118,18 @@ def add_files(engine, paths: list[Path | str], *, progress: bool = True) -> list
             existing = corpus.load_corpus(corpus_dir)
             seen = {key: d.name for d in existing for key in (d.sha256, _content_key(d.body))}
             taken = {p.stem.lower() for p in corpus_dir.iterdir()}
-            for i, doc in converted:
-                res, path = _place(doc, corpus_dir, settings, seen, taken)
-                results[i] = res
-                if path is not None:
-                    written.append((i, path))
+            try:
+                for i, doc in converted:
+                    res, path = _place(doc, corpus_dir, settings, seen, taken)
+                    results[i] = res
+                    if path is not None:
+                        written.append((i, path))
+            except BaseException as exc:  # disk full, permissions: take back this batch's files
+                for _, path in written:
+                    path.unlink(missing_ok=True)
+                if isinstance(exc, OSError):
+                    raise IngestError(f"could not write into the corpus, so nothing was added ({exc})") from exc
+                raise
             if written:
                 _build_or_roll_back(engine, written, results, progress)
 
@@ -289,7 +297,7 @@ def convert_file(path: Path, settings, *, display: str | None = None, progress: 
     final = _with_heading(body, title, title_from)
     # the file itself, the text as written, the text before a heading was added (a corpus file re-added)
     keys = (hashlib.sha256(data).hexdigest(), _content_key(final), _content_key(body))
-    return _Converted(display, path, fmt, title, final, meta, keys)
+    return _Converted(display, path, Path(display).name, fmt, title, final, meta, keys)
 
 
 def _read_capped(path: Path, max_mb: float) -> bytes:
@@ -451,9 +459,13 @@ def _pdf_text(data: bytes, display: str, progress: bool) -> tuple[str, str | Non
     except Exception:
         pass
     text = "\n\n".join(pages)
-    reason = _binary_reason(text)
-    if reason and _WORD.search(text):
+    # symbol fonts put bullets in the private-use area; mostly such characters means no usable text
+    junk = sum(1 for ch in text if ch == "\ufffd" or unicodedata.category(ch) in ("Co", "Cn"))
+    visible = sum(1 for ch in text if not ch.isspace())
+    if visible and junk / visible > 0.3:
         raise IngestError("this PDF's text cannot be extracted (its fonts have no Unicode mapping)")
+    if junk:
+        text = "".join(ch for ch in text if ch != "\ufffd" and unicodedata.category(ch) not in ("Co", "Cn"))
     return text, title
 
 
@@ -565,7 +577,8 @@ def _html_text(data: bytes) -> tuple[str, str | None]:
 
 
 def _strip_controls(text: str) -> str:
-    """Drop control characters extraction leaves behind (form feeds, NULs); keep \\n and \\t."""
+    """Line ends to \\n, page breaks to blank lines, other control characters dropped (\\t kept)."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\f", "\n\n")
     return "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch) != "Cc")
 
 
@@ -652,10 +665,10 @@ def _place(doc: _Converted, corpus_dir: Path, settings, seen: dict, taken: set) 
         return FileResult(doc.display, False, f"already in the corpus as {dup}"), None
     meta = {k: v for k, v in doc.meta.items() if k not in ("title", "original", "added", "format")}
     city = str(meta.pop("city", "") or "") or _city_of(doc.title)
-    meta = {"title": doc.title, "city": city, **meta, "original": doc.source.name,
+    meta = {"title": doc.title, "city": city, **meta, "original": doc.original,
             "added": datetime.now().astimezone().isoformat(timespec="seconds"), "format": doc.fmt}
     text = corpus.render(meta, doc.body)
-    name = _unique_name(doc.source.stem, taken)
+    name = _unique_name(Path(doc.original).stem, taken)
     path = corpus_dir / name
     front, start = corpus.split_front_matter(text)
     candidate = corpus.Document(name=name, path=path, text=text, body_start=start, meta=front)
