@@ -28,7 +28,7 @@ index: model                    ## build index/ from corpus/ if missing or stale
 
 chromium:                       ## Debian's Chromium for the browser test
 	@command -v chromium >/dev/null 2>&1 || command -v /usr/bin/chromium >/dev/null 2>&1 || \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null)
 
 test: model chromium            ## the whole suite, on the real model and corpus
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q

@@ -150,6 +150,11 @@ def build_bridge(texts: list[str]) -> dict[str, list[list]]:
                 # a word deeper in the definition is weak evidence
                 for w in set(words[1:]):
                     _keep(table[w], zh, 0.1)
+    for en, zhs in IP_GLOSSARY.items():
+        key = " ".join(en_words(en))
+        for zh in zhs:
+            if zh in present:
+                _keep(table[key], zh, 1.0)
     return {key: sorted(([zh, round(w, 3)] for zh, w in cands.items()), key=lambda x: -x[1])[:8]
             for key, cands in table.items()}
 
@@ -177,6 +182,26 @@ def absent_places(corpus_text: str) -> list[list[str]]:
 def _keep(slot: dict, zh: str, w: float) -> None:
     if w > slot.get(zh, 0.0):
         slot[zh] = w
+
+
+# Standard English terms of IP practice whose Chinese CC-CEDICT lacks or buries
+# (it glosses 授权 only as "to authorize"). General domain vocabulary, applied
+# like dictionary entries: only terms present in the corpus are kept.
+IP_GLOSSARY = {
+    "grant": ["授权"], "granted": ["授权"], "authorization": ["授权"],
+    "filing": ["申请"], "application": ["申请"], "applicant": ["申请人"],
+    "examination": ["审查", "审批"], "pre-examination": ["预审"], "examiner": ["审查员"],
+    "invention": ["发明"], "invention patent": ["发明专利"], "utility model": ["实用新型"],
+    "design patent": ["外观设计"], "patent": ["专利"], "trademark": ["商标"],
+    "copyright": ["版权", "著作权"], "geographical indication": ["地理标志"],
+    "trade secret": ["商业秘密"], "infringement": ["侵权"], "counterfeit": ["假冒"],
+    "piracy": ["盗版"], "pledge": ["质押"], "licensing": ["许可"], "license": ["许可"],
+    "invalidation": ["无效"], "dispute": ["纠纷"], "litigation": ["诉讼"], "lawsuit": ["诉讼"],
+    "adjudication": ["裁决"], "enforcement": ["执法"], "rights protection": ["维权"],
+    "tribunal": ["法庭"], "customs": ["海关"], "registration": ["登记", "注册"],
+    "insurance": ["保险"], "financing": ["融资"], "cycle": ["周期"], "pendency": ["周期"],
+    "plant variety": ["植物新品种"], "high-value patent": ["高价值专利"],
+}
 
 
 # English shorthand of the IP domain that dictionaries spell out

@@ -27,7 +27,7 @@ from .settings import Settings
 logger = logging.getLogger(__name__)
 
 # Bump when what a build derives (extras, vectors' inputs) changes shape or meaning.
-PIPELINE_VERSION = 3
+PIPELINE_VERSION = 4
 
 
 @dataclass
@@ -168,9 +168,12 @@ class Engine:
         q = clean_question(question, self.settings.max_question_chars)
         searcher = self.searcher()
         key = (searcher.index.generation, q, k)
-        if self.settings.query_cache and key in self._cache:
-            self._cache.move_to_end(key)
-            return list(self._cache[key])
+        if self.settings.query_cache:
+            with self._lock:
+                hit = self._cache.get(key)
+                if hit is not None:
+                    self._cache.move_to_end(key)
+                    return list(hit)
         passages = searcher.search(q, k)
         if self.settings.query_cache:
             with self._lock:
