@@ -356,14 +356,27 @@ def _blank_start(clause: str, x: int, terms: dict[str, float], verb_led: bool = 
 
 # ---- abstention --------------------------------------------------------------
 
-def abstain_reason(question: str, lang: str, corpus_squashed: str, kind: str,
-                   found: Candidate | None, unknown_places: list[str]) -> str:
-    """Why the corpus cannot answer, or '' when it might."""
+def abstain_reason(question: str, corpus_squashed: str, kind: str, found: Candidate | None,
+                   unknown_places: list[str], lexical_coverage: float, context: str = "",
+                   terms: dict[str, float] | None = None) -> str:
+    """Why the corpus cannot answer, or '' when it might.
+
+    ``context`` is the text around the chosen answer (its passage, section and
+    document title): a year the question names must appear there, not merely
+    somewhere in the corpus.
+    """
     for num in re.findall(r"(?<![\d.])(?:19|20)\d\d(?![\d.])", question):
         if num not in corpus_squashed:
             return f"The documents say nothing about {num}."
+        if found is not None and context and num not in context:
+            return f"The passages that could answer say nothing about {num}."
     if unknown_places:
         return f"The documents say nothing about {', '.join(unknown_places)}."
-    if found is None and kind not in ("span",):
-        return f"No {kind} that answers this appears in the best passages."
+    if lexical_coverage < 0.2:
+        return "The question's key words do not appear in these documents."
+    if found is None:
+        return f"No {kind} that answers this appears in the best passages." if kind != "span" else \
+            "No passage answers this."
+    if kind == "span" and terms and coverage(found.text, terms) < 0.25 and found.score < 1.0:
+        return "No passage answers this closely enough."
     return ""

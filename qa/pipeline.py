@@ -8,6 +8,7 @@ generations written by other processes (``qa add`` while the app serves).
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -196,8 +197,12 @@ class Engine:
         found = found or extract(q, ev.lang, passages, searcher.texts, ev.terms, sim)
         if found is None and kind == "span":
             found = fill_blank(q, ev.lang, passages, searcher.texts, ev.terms, sim)
-        reason = abstain_reason(q, ev.lang, searcher.corpus_squashed, kind, found,
-                                searcher.unknown_places(q, ev.lang))
+        context = ""
+        if found is not None:
+            fp = found.passage
+            context = re.sub(r"\s+", "", f"{fp.title}{fp.section}{fp.text}")
+        reason = abstain_reason(q, searcher.corpus_squashed, kind, found, searcher.unknown_places(q, ev.lang),
+                                ev.coverage, context, ev.terms)
         top = ev.ranked[0][2] if ev.ranked else 0.0
         if not reason and top < self.settings.abstain_threshold:
             reason = "No passage is close enough to the question."

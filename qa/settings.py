@@ -42,7 +42,7 @@ class Settings:
     query_cache: int = 256  # LRU entries for repeated questions; 0 disables
 
     # answering
-    abstain_threshold: float = 0.35
+    abstain_threshold: float = 0.74  # best passage cosine below this: "not in these documents"
 
     # input limits
     max_question_chars: int = 1000
