@@ -56,6 +56,11 @@ def zh_tokens(text: str) -> list[str]:
     return out
 
 
+def bm25_tokens(chunk) -> list[str]:
+    """What BM25 indexes for a chunk: its section heading is searchable too."""
+    return zh_tokens(f"{chunk.section} {chunk.text}")
+
+
 # ---- BM25 ---------------------------------------------------------------------
 
 class BM25Index:
@@ -64,6 +69,7 @@ class BM25Index:
     def __init__(self, token_lists: list[list[str]]):
         import bm25s
 
+        logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs each build at DEBUG
         self.n = len(token_lists)
         self.vocab = {t for toks in token_lists for t in toks}
         self._bm25 = bm25s.BM25()

@@ -19,7 +19,7 @@ import numpy as np
 
 from . import chunking, corpus
 from .embedding import Encoder
-from .lexical import absent_places, build_bridge
+from .lexical import absent_places, bm25_tokens, build_bridge
 from .index import IndexStore, StoredIndex, choose_ann, make_ann
 from .answer import Answer, abstain_reason, answer_type, extract, fill_blank
 from .retrieve import Passage, clean_question
@@ -28,7 +28,7 @@ from .settings import Settings
 logger = logging.getLogger(__name__)
 
 # Bump when what a build derives (extras, vectors' inputs) changes shape or meaning.
-PIPELINE_VERSION = 4
+PIPELINE_VERSION = 5
 
 
 @dataclass
@@ -118,7 +118,9 @@ class Engine:
             extras = {"docs": {d.name: d.text for d in docs},
                       "bridge": build_bridge([d.body for d in docs]),
                       "absent_places": absent_places("\n".join(d.body for d in docs)),
-                      "sentences": sentences, "sentence_vectors": sent_matrix}
+                      "sentences": sentences, "sentence_vectors": sent_matrix,
+                      # BM25 input, tokenised once here rather than at every start
+                      "tokens": [bm25_tokens(c) for c in chunks]}
             gen = self.store.write(manifest, chunks, matrix, ann, extras)
             removed = sorted(set((old.manifest.get("files") or {}) if old else {}) - set(want["files"]))
         with self._lock:

@@ -91,7 +91,7 @@ class HybridSearcher:
     RERANK_DEPTH = 5
 
     def __init__(self, index, encoder, settings):
-        from .lexical import BM25Index, Bridge, zh_tokens
+        from .lexical import BM25Index, Bridge, bm25_tokens
 
         self.index = index
         self.encoder = encoder
@@ -106,8 +106,8 @@ class HybridSearcher:
         self.sentence_vectors = index.extras.get("sentence_vectors")
         self._idf: dict[str, float] = {}
         self.bridge = Bridge(index.extras.get("bridge", {}))
-        # section headings are searchable keywords too
-        self.bm25 = BM25Index([zh_tokens(f"{c.section} {c.text}") for c in index.chunks])
+        tokens = index.extras.get("tokens") or [bm25_tokens(c) for c in index.chunks]
+        self.bm25 = BM25Index(tokens)
 
     def terms(self, q: str, lang: str) -> tuple[dict[str, float], float]:
         from .lexical import zh_tokens
