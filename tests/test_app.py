@@ -1,0 +1,245 @@
+"""The web app's API, end to end: ``python app.py`` in a subprocess, called with gradio_client.
+
+The server gets a private index directory (a copy of the project's index/ when
+that is up to date, else the session ``engine`` fixture's freshly built one),
+so it never writes to index/ and never races another test over it.
+"""
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import unicodedata
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # app.py lives at the repo root
+
+import app  # noqa: E402
+from qa.answer import Answer  # noqa: E402
+from qa.pipeline import Engine  # noqa: E402
+from qa.retrieve import Passage  # noqa: E402
+from qa.settings import Settings  # noqa: E402
+
+GRANT_CYCLE = "how long is the average patent grant cycle?"
+PLEDGE = "宁波2023年知识产权质押融资金额是多少？"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def private_index(encoder, request, dest: Path) -> Path:
+    """An index dir the test may use: the project's live generation copied into
+    ``dest`` when it matches the corpus and model, else the session engine's."""
+    src = ROOT / "index"
+    try:
+        gen = (src / "CURRENT").read_text(encoding="utf-8").strip()
+        if gen and (src / gen / "manifest.json").is_file():
+            shutil.copytree(src / gen, dest / gen)
+            (dest / "CURRENT").write_text(gen + "\n", encoding="utf-8")
+            engine = Engine(Settings.from_env(index_dir=dest), encoder=encoder)
+            if not engine.is_stale(engine.store.manifest()):
+                return dest
+    except OSError:  # no index/ yet, or it changed under us: build one instead
+        pass
+    return Path(request.getfixturevalue("engine").settings.index_dir)
+
+
+@pytest.fixture(scope="module")
+def server(encoder, request, tmp_path_factory):
+    """``python app.py --port P`` on 127.0.0.1, with QA_PORT set to a different port
+    (the flag must win). Yields the base URL."""
+    tmp = tmp_path_factory.mktemp("app")
+    index_dir = private_index(encoder, request, tmp / "index")
+    port, env_port = free_port(), free_port()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False",
+           "QA_INDEX_DIR": str(index_dir), "QA_HOST": "127.0.0.1", "QA_PORT": str(env_port)}
+    log = open(tmp / "server.log", "w+", encoding="utf-8")
+    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--port", str(port)], cwd=ROOT, env=env,
+                            stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + 240
+        while True:
+            if proc.poll() is not None:
+                log.seek(0)
+                pytest.fail(f"app.py exited with {proc.returncode}:\n{log.read()[-3000:]}")
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    log.seek(0)
+                    pytest.fail(f"app.py did not start within 240 s:\n{log.read()[-3000:]}")
+                time.sleep(0.3)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    from gradio_client import Client
+
+    return Client(server, verbose=False)
+
+
+# ---- through the API --------------------------------------------------------
+
+def test_ask_endpoint_returns_the_answer_with_evidence(client):
+    out = client.predict(PLEDGE, 5, api_name="/ask")
+    assert out["answer"] == "394.11亿元"
+    assert out["answer"] in out["sentence"]
+    assert out["passage"]["source"] == "ningbo-2023-ip-report.md"
+    assert 0 < out["confidence"] <= 1
+    assert len(out["passages"]) == 5 and [p["rank"] for p in out["passages"]] == [1, 2, 3, 4, 5]
+    assert out["reason"] == ""
+
+
+def test_ask_endpoint_grant_cycle_question(client):
+    out = client.predict(GRANT_CYCLE, 5, api_name="/ask")
+    assert set(out) >= {"question", "answer", "sentence", "passage", "passages", "confidence", "start", "end",
+                        "sentence_start", "sentence_end", "reason"}
+    assert out["question"] == GRANT_CYCLE
+    assert any("75.5天" in p["text"] or "81天" in p["text"] for p in out["passages"])
+    if out["answer"] is not None:  # an answer is an exact span of its own sentence
+        assert out["answer"] in out["sentence"] and out["answer"] in out["passage"]["text"]
+
+
+def test_retrieve_endpoint_returns_ranked_passages(client):
+    out = client.predict(GRANT_CYCLE, 3, api_name="/retrieve")
+    assert isinstance(out, list) and len(out) == 3
+    assert set(out[0]) == {"text", "score", "rank", "source", "title", "section", "start", "end"}
+    assert [p["rank"] for p in out] == [1, 2, 3]
+    assert [p["score"] for p in out] == sorted((p["score"] for p in out), reverse=True)
+    assert any("75.5天" in p["text"] or "81天" in p["text"] for p in out)
+
+
+def test_not_found_is_an_answer_of_none_with_a_reason(client):
+    out = client.predict("宁波1999年知识产权质押融资金额是多少？", 5, api_name="/ask")
+    assert out["answer"] is None and "1999" in out["reason"]
+    assert out["passages"], "the closest passages are still returned"
+
+
+@pytest.mark.parametrize("question, message", [
+    ("", "empty"),
+    ("专利" * 2500, "too long"),
+    ("🙂🙂", "no words"),
+])
+def test_bad_questions_come_back_as_clear_errors(client, question, message):
+    from gradio_client.exceptions import AppError
+
+    for endpoint in ("/ask", "/retrieve"):
+        with pytest.raises(AppError) as err:
+            client.predict(question, 5, api_name=endpoint)
+        assert message in str(err.value)
+        assert "Traceback" not in str(err.value)
+
+
+@pytest.mark.parametrize("k", [0, 21, 2.5, -1])
+def test_bad_k_comes_back_as_a_clear_error(client, k):
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match="whole number from 1 to 20"):
+        client.predict(GRANT_CYCLE, k, api_name="/ask")
+
+
+def test_several_people_can_ask_at_once(client):
+    questions = {PLEDGE: "394.11亿元", "宁波1999年知识产权质押融资金额是多少？": None,
+                 "How many PCT patent applications did Ningbo file in 2023?": "648件"}
+    jobs = [(q, client.submit(q, 5, api_name="/ask")) for q in list(questions) * 2]
+    for q, job in jobs:
+        out = job.result(timeout=120)
+        assert out["question"] == unicodedata.normalize("NFKC", q)  # the question as the library read it
+        assert out["answer"] == questions[q]
+
+
+def test_only_the_two_named_endpoints_are_public(client):
+    api = client.view_api(print_info=False, return_format="dict")
+    assert set(api["named_endpoints"]) == {"/ask", "/retrieve"}
+    assert not api.get("unnamed_endpoints")
+
+
+def test_the_page_is_served(server):
+    import httpx
+
+    page = httpx.get(server, timeout=30)
+    assert page.status_code == 200
+    assert "IP Reports Q&amp;A" in page.text or "IP Reports Q&A" in page.text
+
+
+# ---- pieces that need no server -----------------------------------------------
+
+def test_host_and_port_come_from_flags_then_env_then_defaults(monkeypatch):
+    monkeypatch.delenv("QA_HOST", raising=False)
+    monkeypatch.delenv("QA_PORT", raising=False)
+    args = app.parse_args([])
+    assert (args.host, args.port) == ("127.0.0.1", 7860)
+    monkeypatch.setenv("QA_HOST", "0.0.0.0")
+    monkeypatch.setenv("QA_PORT", "9001")
+    args = app.parse_args([])
+    assert (args.host, args.port) == ("0.0.0.0", 9001)
+    args = app.parse_args(["--host", "127.0.0.2", "--port", "9002"])
+    assert (args.host, args.port) == ("127.0.0.2", 9002)
+    with pytest.raises(SystemExit):
+        app.parse_args(["--port", "70000"])
+
+
+def test_coerce_k():
+    assert app.coerce_k(5) == 5 and app.coerce_k(5.0) == 5 and app.coerce_k("7") == 7
+    for bad in (0, 21, 2.5, True, None, "five", float("nan")):
+        with pytest.raises(ValueError):
+            app.coerce_k(bad)
+
+
+def _hostile_answer(found: bool) -> tuple[Answer, dict]:
+    doc = "---\ntitle: x\n---\n# <script>alert(1)</script>\n\n前文。金额为<b>394亿元</b>。后文。\n"
+    s0 = doc.index("金额")
+    a0 = doc.index("<b>394")
+    a1 = a0 + len("<b>394亿元</b>")
+    s1 = doc.index("。后文") + 1
+    p = Passage(text=doc[s0:s1], score=0.9, rank=1, source="evil<img>.md", title="<i>T</i>",
+                section="<u>S</u>", start=s0, end=s1)
+    if not found:
+        return Answer("q", None, None, None, [p], reason="The documents say nothing about <2019>."), {p.source: doc}
+    return Answer("q", doc[a0:a1], doc[s0:s1], p, [p], confidence=0.8, start=a0, end=a1,
+                  sentence_start=s0, sentence_end=s1), {p.source: doc}
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_everything_from_documents_is_escaped(lang):
+    answer, docs = _hostile_answer(found=True)
+    page = app.render_answer(answer, lang, docs)
+    for raw in ("<script>", "<b>", "<i>", "<u>", "<img>"):
+        assert raw not in page
+    assert '<mark id="qa-answer-mark">&lt;b&gt;394亿元&lt;/b&gt;</mark>' in page
+    assert "&lt;i&gt;T&lt;/i&gt;" in page and "evil&lt;img&gt;.md" in page
+    assert "<details" in page and "title: x" not in page  # context stops at the front matter
+
+
+def test_not_found_card_lists_the_closest_passages():
+    answer, docs = _hostile_answer(found=False)
+    page = app.render_answer(answer, "en", docs)
+    assert "Not found in these documents" in page and "&lt;2019&gt;" in page
+    assert page.count('<li class="qa-passage') == 1
+    assert "这些文档中没有找到答案" in app.render_answer(answer, "zh", docs)
+
+
+def test_errors_are_translated_and_escaped():
+    assert "The question is empty." in app.render_error("en", "The question is empty.")
+    assert "问题为空" in app.render_error("zh", "The question is empty.")
+    assert "问题太长（5000 个字符" in app.render_error(
+        "zh", "The question is too long (5000 characters; the limit is 1000).")
+    assert "&lt;x&gt;" in app.render_error("en", "<x>")
