@@ -74,11 +74,16 @@ def test_fill_in_the_blank_for_open_chinese_questions():
     assert run("杭州用什么试点推动高校知识产权成果走出“象牙塔”？", "zh", text, terms) == "专利开放许可试点"
 
 
-def test_abstains_on_a_year_the_documents_never_mention():
-    corpus = "2022年和2023年的数据"
-    assert "2024" in abstain_reason("What was the amount in 2024?", "en", corpus, "money", None, [])
-    assert abstain_reason("2023年的金额？", "zh", corpus, "money", object(), []) == ""
-    assert "上海" in abstain_reason("上海市的数量？", "zh", corpus, "count", object(), ["上海"])
+def test_abstention_reasons():
+    corpus = "2019年以来的数据；2022年和2023年的数据"
+    found = object()
+    assert "2024" in abstain_reason("What was the amount in 2024?", corpus, "money", found, [], 1.0)
+    assert abstain_reason("2023年的金额？", corpus, "money", found, [], 1.0, context="2023年金额") == ""
+    # 2019 is in the corpus, but not where the answer was found
+    assert "2019" in abstain_reason("2019年的金额？", corpus, "money", found, [], 1.0, context="2023年金额")
+    assert "上海" in abstain_reason("上海市的数量？", corpus, "count", found, ["上海"], 1.0)
+    assert "key words" in abstain_reason("how do I bake bread?", corpus, "span", found, [], 0.0)
+    assert abstain_reason("宁波的地址？", corpus, "address", None, [], 1.0)
 
 
 def test_no_typed_candidate_means_no_answer():
