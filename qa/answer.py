@@ -193,15 +193,20 @@ def _extend_counted_noun(sentence: str, b: int, terms: dict[str, float]) -> int:
 def proximity(sentence: str, a: int, b: int, terms: dict[str, float]) -> float:
     """0..1: how tightly the question's terms surround a candidate in its clause."""
     total = sum(terms.values()) or 1.0
+    seps = [0]  # seps[k]: clause separators in sentence[:k]
+    for ch in sentence:
+        seps.append(seps[-1] + (ch in _CLAUSE))
     score = 0.0
     for term, w in terms.items():
-        best = 0.0
-        for m in re.finditer(re.escape(term), sentence):
-            if m.start() >= a and m.end() <= b:
-                continue  # the term is inside the candidate itself
-            gap = sentence[m.end():a] if m.end() <= a else sentence[b:m.start()]
-            clauses = sum(gap.count(ch) for ch in _CLAUSE)
-            best = max(best, 1.0 / (1.0 + len(gap) / 6.0) / (1 + 2 * clauses))
+        best, i = 0.0, sentence.find(term)
+        while i >= 0:
+            j = i + len(term)
+            if not (i >= a and j <= b):  # a term inside the candidate itself doesn't count
+                lo, hi = (j, a) if j <= a else (b, i)
+                gap = max(0, hi - lo)
+                clauses = seps[hi] - seps[lo] if gap else 0
+                best = max(best, 1.0 / (1.0 + gap / 6.0) / (1 + 2 * clauses))
+            i = sentence.find(term, i + 1)
         score += w * best
     return score / total
 
