@@ -13,9 +13,5 @@ class IngestError(QAError):
     """A document could not be added; the corpus and index are unchanged."""
 
 
-class IndexUnavailable(QAError):
-    """The persisted index is missing or unreadable and cannot be rebuilt."""
-
-
 class ModelError(QAError):
     """The embedding model could not be prepared."""
