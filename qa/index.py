@@ -54,12 +54,18 @@ class StoredIndex:
 
 # ---- ANN backends ---------------------------------------------------------
 #
-# Measured on synthetic 384-d e5-like vectors (bench/bench.py, 2 CPU cores):
-# exact search costs ~0.2-0.5 ms per 1k vectors per query here (memory bound),
-# so flat stops being negligible next to the ~20 ms query encoder somewhere in
-# the tens of thousands; HNSW stays ~1 ms at a million vectors with
-# recall@10 >= 0.95, while IVF needs to scan ~10% of the lists for that recall
-# on text-embedding-like data. Hence: flat while small, then HNSW.
+# Measured with bench/bench.py on the 2-core box (shared), 384-d synthetic
+# vectors calibrated on the corpus's e5 vectors, one query at a time:
+# - exact search is memory bound, ~0.4-0.5 ms per 1k vectors: ~5 ms at 10k,
+#   ~40 ms at 100k, ~140-400 ms at 1M, so past ~10k vectors it is no longer
+#   small next to the ~40-50 ms query encoder;
+# - HNSW (M=32) answers in 1-3 ms up to 1M vectors at efSearch 128, but its
+#   recall at that scale depends on the graph: efConstruction 40 -> 120 lifts
+#   recall@10 at 1M from 0.75 to 0.91 (efSearch 128) and it reaches 0.95 near
+#   efSearch 400-512 (8-11 ms); the build is ~30 min at 1M on 2 cores;
+# - IVF needs ~1/4 of the lists probed for recall@10 0.95 at 1M (65 ms flat,
+#   37 ms SQ8); IVF-PQ codes cap recall@10 near 0.6-0.7.
+# Hence: flat while small, then HNSW.
 
 ANN_KINDS = ("flat", "hnsw", "ivf", "ivf-sq8", "ivf-pq")
 SCALABLE_KIND = "hnsw"  # what "auto" switches to past ``flat_max``
