@@ -13,11 +13,25 @@ from __future__ import annotations
 import logging
 import threading
 
-from .answer import Answer
+from typing import TYPE_CHECKING
+
 from .errors import IngestError, InvalidQuestion, QAError
-from .pipeline import Engine
-from .retrieve import Passage
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from .answer import Answer
+    from .pipeline import Engine
+    from .retrieve import Passage
+
+# Heavy stages load on first use, so `python -m qa.pool` or `qa --help` stay instant.
+_LAZY = {"Answer": ".answer", "Engine": ".pipeline", "Passage": ".retrieve"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(name)
 
 __all__ = ["Answer", "Engine", "IngestError", "InvalidQuestion", "Passage", "QAError", "Settings",
            "ask", "default_engine", "retrieve"]
@@ -28,19 +42,20 @@ _engine: Engine | None = None
 _engine_lock = threading.Lock()
 
 
-def default_engine() -> Engine:
+def default_engine() -> "Engine":
     global _engine
     with _engine_lock:
         if _engine is None:
+            from .pipeline import Engine
             _engine = Engine(Settings.from_env())
         return _engine
 
 
-def retrieve(question: str, k: int = 5) -> list[Passage]:
+def retrieve(question: str, k: int = 5) -> "list[Passage]":
     """The ``k`` passages that best answer ``question``, best first."""
     return default_engine().retrieve(question, k)
 
 
-def ask(question: str, k: int = 5) -> Answer:
+def ask(question: str, k: int = 5) -> "Answer":
     """The exact answer span (or ``None`` when the documents don't say), with its evidence."""
     return default_engine().ask(question, k)
