@@ -3,6 +3,7 @@
     qa build [--force]
     qa ask "question" [--k 5] [--json]
     qa eval FILE.jsonl [--k 10] [--json] [--misses]
+    qa eval --cv [--save] [--json]
     qa add PATH... [--json] [--quiet]
     qa remove NAME [--json]
     qa list [--json]
@@ -58,6 +59,10 @@ def cmd_ask(args) -> int:
 def cmd_eval(args) -> int:
     from .evaluation import evaluate, format_report, load_gold
 
+    if args.cv:
+        return cmd_cv(args)
+    if not args.file:
+        raise SystemExit("qa eval: give a gold FILE.jsonl, or --cv for the question pool")
     rows = load_gold(Path(args.file))
     engine = _engine()
     engine.warm_up()
@@ -68,6 +73,23 @@ def cmd_eval(args) -> int:
         print(json.dumps(report, ensure_ascii=False, indent=2))
     else:
         print(format_report(report, show_misses=args.misses))
+    return 0
+
+
+def cmd_cv(args) -> int:
+    from . import cv
+
+    report = cv.run(save=args.save, progress=not args.json)
+    if args.json:
+        out = {"train": report.train, "held_out": report.held, "ece": report.ece,
+               "reliability": report.reliability, "folds": report.folds,
+               "per_fold": [{k: ({m: v for m, v in d.items() if not m.startswith("_")} if isinstance(d, dict)
+                                 else d) for k, d in f.items()} for f in report.per_fold]}
+        print(json.dumps(out, ensure_ascii=False, indent=2))
+    else:
+        print(cv.format_cv(report))
+        if args.save:
+            print(f"\nanswer model fitted on the whole pool and written to {cv.MODEL_PATH}")
     return 0
 
 
@@ -142,8 +164,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_ask)
 
-    p = sub.add_parser("eval", help="recall, answer quality and latency over a gold JSONL file")
-    p.add_argument("file")
+    p = sub.add_parser("eval", help="recall, answer quality and latency over a gold JSONL file, "
+                                    "or --cv: cross-validation over the question pool")
+    p.add_argument("file", nargs="?")
+    p.add_argument("--cv", action="store_true", help="fit on training folds of eval/pool, report held-out folds")
+    p.add_argument("--save", action="store_true", help="with --cv: then fit on the whole pool and save the model")
     p.add_argument("--k", type=int, default=10)
     p.add_argument("--json", action="store_true")
     p.add_argument("--misses", action="store_true", help="list the questions that failed")

@@ -99,34 +99,37 @@ class Tally:
 def evaluate(engine, rows: list[dict], k: int = 10) -> dict:
     """Run every gold question through ``engine.ask`` and tally the results."""
     overall, by_lang, by_type = Tally(), defaultdict(Tally), defaultdict(Tally)
-    f1s, ems, latencies, misses = [], [], [], []
+    f1s, ems, latencies, misses, shown = [], [], [], [], []
     abstain_ok = abstain_n = false_abstain = answerable = 0
     for row in rows:
         t0 = time.perf_counter()
         answer = engine.ask(row["question"], k=k)
         latencies.append((time.perf_counter() - t0) * 1000)
         evidence = evidence_of(row)
+        found = answer.status != "not_found"
         if not evidence:  # unanswerable
             abstain_n += 1
-            abstain_ok += answer.answer is None
-            if answer.answer is not None:
+            abstain_ok += not found
+            if found:
                 misses.append({"id": row.get("id"), "question": row["question"], "why": "answered",
-                               "got": answer.answer})
+                               "got": answer.span})
             continue
         answerable += 1
-        false_abstain += answer.answer is None
+        false_abstain += not found
         rank = first_hit([p.text for p in answer.passages], evidence)
         for t in (overall, by_lang[row.get("lang", "?")], by_type[row.get("type", "?")]):
             t.add(rank)
         golds = [g for g in [row.get("answer")] + list(row.get("alt_answers") or []) if g]
-        pred = answer.answer or ""
+        pred = answer.span or ""  # the reader's best span, shown as the answer or not
         f1 = max((char_f1(pred, g) for g in golds), default=0.0)
         em = float(any(squash(pred) == squash(g) for g in golds))
         f1s.append(f1)
         ems.append(em)
+        if answer.status == "answer":
+            shown.append(f1 >= 0.8)
         if rank != 1 or f1 < 1.0:
             misses.append({"id": row.get("id"), "question": row["question"], "rank": rank,
-                           "answer": row.get("answer"), "got": answer.answer, "f1": round(f1, 2),
+                           "answer": row.get("answer"), "got": answer.span, "f1": round(f1, 2),
                            "top": answer.passages[0].text[:80] if answer.passages else None})
     lat = sorted(latencies)
     pct = lambda p: round(lat[min(len(lat) - 1, int(p * len(lat)))], 1) if lat else None  # noqa: E731
@@ -135,7 +138,9 @@ def evaluate(engine, rows: list[dict], k: int = 10) -> dict:
         "by_lang": {key: t.row() for key, t in sorted(by_lang.items())},
         "by_type": {key: t.row() for key, t in sorted(by_type.items())},
         "answer": {"EM": round(sum(ems) / len(ems), 3) if ems else None,
-                   "F1": round(sum(f1s) / len(f1s), 3) if f1s else None},
+                   "F1": round(sum(f1s) / len(f1s), 3) if f1s else None,
+                   "shown_precision": round(sum(shown) / len(shown), 3) if shown else None,
+                   "shown_coverage": round(len(shown) / answerable, 3) if answerable else None},
         "abstention": {"unanswerable": abstain_n, "abstained": abstain_ok,
                        "false_abstentions": false_abstain, "answerable": answerable,
                        "false_abstention_rate": round(false_abstain / answerable, 3) if answerable else None},
@@ -159,7 +164,8 @@ def format_report(report: dict, show_misses: bool = False) -> str:
             line(f"  {group[3:]}={name}", row)
     a, ab, lat = report["answer"], report["abstention"], report["latency_ms"]
     if a["F1"] is not None:
-        lines.append(f"answer          EM {a['EM']:.3f}   F1 {a['F1']:.3f}")
+        lines.append(f"answer          EM {a['EM']:.3f}   F1 {a['F1']:.3f}   shown as the answer: "
+                     f"{a['shown_coverage'] or 0:.0%} of answerable, {a['shown_precision'] or 0:.3f} of them right")
     lines.append(f"abstention      {ab['abstained']}/{ab['unanswerable']} unanswerable abstained, "
                  f"{ab['false_abstentions']}/{ab['answerable']} answerable wrongly abstained")
     lines.append(f"latency         p50 {lat['p50']} ms   p95 {lat['p95']} ms   ({lat['n']} questions)")

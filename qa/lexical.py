@@ -169,9 +169,9 @@ _PLACE_DEF = re.compile(r"^([A-Z][a-z]+(?: [A-Z][a-z]+)?) (?:city|province|count
                         r"district|town|special administrative region|autonomous region)\b")
 
 
-def absent_places(corpus_text: str) -> list[list[str]]:
-    """[English, Chinese] names of places CC-CEDICT knows that the corpus never
-    mentions: a question about one of them cannot be answered here."""
+@lru_cache(maxsize=1)
+def cedict_places() -> tuple[tuple[str, str], ...]:
+    """(English, Chinese) names of every place CC-CEDICT knows (cities, provinces ...)."""
     out = set()
     with gzip.open(cedict_path(), "rt", encoding="utf-8") as fh:
         for line in fh:
@@ -179,10 +179,24 @@ def absent_places(corpus_text: str) -> list[list[str]]:
             if not m:
                 continue
             place = _PLACE_DEF.match(m.group(3).split("/")[0])
-            zh = m.group(2)
-            if place and len(zh) >= 2 and zh not in corpus_text and zh.rstrip("市省县区") not in corpus_text:
-                out.add((place.group(1).lower(), zh))
-    return sorted([en, zh] for en, zh in out)
+            if place and len(m.group(2)) >= 2:
+                out.add((place.group(1).lower(), m.group(2)))
+    return tuple(sorted(out))
+
+
+def _in_text(zh: str, text: str) -> bool:
+    return zh in text or zh.rstrip("市省县区") in text
+
+
+def absent_places(corpus_text: str) -> list[list[str]]:
+    """[English, Chinese] names of places CC-CEDICT knows that the corpus never
+    mentions: a question about one of them cannot be answered here."""
+    return [[en, zh] for en, zh in cedict_places() if not _in_text(zh, corpus_text)]
+
+
+def present_places(corpus_text: str) -> list[list[str]]:
+    """[English, Chinese] names of the places the corpus does mention."""
+    return [[en, zh] for en, zh in cedict_places() if _in_text(zh, corpus_text)]
 
 
 def _keep(slot: dict, zh: str, w: float) -> None:
@@ -222,6 +236,10 @@ def expand_abbreviations(text: str) -> str:
 class Bridge:
     def __init__(self, table: dict[str, list[list]]):
         self.table = table
+
+    def words_for(self, word: str) -> list[str]:
+        """The strongest Chinese renderings of one English word."""
+        return [zh for zh, w in self.table.get(stem(word), [])[:4] if w >= 0.5]
 
     def translate(self, question: str) -> tuple[dict[str, float], float]:
         """Weighted Chinese terms for an English question, and the share of its

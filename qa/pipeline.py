@@ -19,16 +19,32 @@ import numpy as np
 
 from . import chunking, corpus
 from .embedding import Encoder
-from .lexical import absent_places, bm25_tokens, build_bridge
+from .lexical import absent_places, bm25_tokens, build_bridge, present_places
 from .index import IndexStore, StoredIndex, choose_ann, make_ann
-from .answer import Answer, abstain_reason, answer_type, extract, fill_blank
+from .answer import REASONS, Answer, abstain_reason
+from .ranker import Question, load_model
+from .reader import TOP_PASSAGES, read, sentences_of
 from .retrieve import Passage, clean_question
 from .settings import Settings
 
 logger = logging.getLogger(__name__)
 
 # Bump when what a build derives (extras, vectors' inputs) changes shape or meaning.
-PIPELINE_VERSION = 5
+PIPELINE_VERSION = 6
+
+
+@dataclass
+class Inspection:
+    """A searched question before reading: passages, and whether to abstain."""
+    question: Question
+    passages: list[Passage]
+    k: int
+    sentence_sim: object
+    code: str  # abstention reason code, '' when the documents might answer
+    reason: str
+    contexts: list[str]  # the top passages with title and section, whitespace removed
+    top_dense: float
+    coverage: float
 
 
 @dataclass
@@ -118,6 +134,7 @@ class Engine:
             extras = {"docs": {d.name: d.text for d in docs},
                       "bridge": build_bridge([d.body for d in docs]),
                       "absent_places": absent_places("\n".join(d.body for d in docs)),
+                      "present_places": present_places("\n".join(d.body for d in docs)),
                       "sentences": sentences, "sentence_vectors": sent_matrix,
                       # BM25 input, tokenised once here rather than at every start
                       "tokens": [bm25_tokens(c) for c in chunks]}
@@ -185,37 +202,41 @@ class Engine:
                     self._cache.popitem(last=False)
         return passages
 
-    def ask(self, question: str, k: int | None = None) -> Answer:
-        """The exact answer span with its sentence and passage, or answer=None."""
+    def inspect(self, question: str, k: int | None = None) -> "Inspection":
+        """One search with everything the answer stage needs (also used by ``qa eval --cv``)."""
         k = self._check_k(k)
         q = clean_question(question, self.settings.max_question_chars)
         searcher = self.searcher()
-        passages, ev = searcher.search_with_evidence(q, max(k, 3))
-        kind = answer_type(q, ev.lang)
-        sim = searcher.sentence_sim(ev.qvec)
-        found = None
-        if ev.lang == "zh" and kind == "name":  # 构建什么模式 -> the words before 模式 in the text
-            found = fill_blank(q, ev.lang, passages, searcher.texts, ev.terms, sim, anchored_only=True)
-        found = found or extract(q, ev.lang, passages, searcher.texts, ev.terms, sim)
-        if found is None and kind == "span":
-            found = fill_blank(q, ev.lang, passages, searcher.texts, ev.terms, sim)
-        context = ""
-        if found is not None:
-            fp = found.passage
-            context = re.sub(r"\s+", "", f"{fp.title}{fp.section}{fp.text}")
-        reason = abstain_reason(q, searcher.corpus_squashed, kind, found, searcher.unknown_places(q, ev.lang),
-                                ev.coverage, context, ev.terms)
+        passages, ev = searcher.search_with_evidence(q, max(k, TOP_PASSAGES))
+        question_ = Question(q, ev.lang, ev.terms, searcher.question_places(q, ev.lang),
+                             translate=searcher.bridge.words_for)
+        contexts = [re.sub(r"\s+", "", f"{p.title}{p.section}{p.text}") for p in passages[:TOP_PASSAGES]]
         top = ev.ranked[0][2] if ev.ranked else 0.0
-        if not reason and top < self.settings.abstain_threshold:
-            reason = "No passage is close enough to the question."
-        shown = passages[:k]
-        if reason or found is None:
-            return Answer(q, None, None, None, shown, confidence=0.0, reason=reason)
-        text = searcher.texts[found.passage.source]
-        s0, s1 = found.sentence
-        confidence = float(np.clip(0.6 * top + 0.2 * found.score, 0.0, 1.0))
-        return Answer(q, found.text, text[s0:s1], found.passage, shown, confidence=round(confidence, 3),
-                      start=found.start, end=found.end, sentence_start=s0, sentence_end=s1)
+        code, reason = abstain_reason(q, searcher.corpus_squashed, searcher.unknown_places(q, ev.lang),
+                                      ev.coverage, top, self.settings.abstain_threshold, contexts)
+        return Inspection(question_, passages, k, searcher.sentence_sim(ev.qvec), code, reason, contexts, top,
+                          ev.coverage)
+
+    def ask(self, question: str, k: int | None = None) -> Answer:
+        """The best answer span with its sentence and passage; see ``Answer.status``."""
+        out = self.inspect(question, k)
+        q, shown = out.question, out.passages[:out.k]
+        if out.code:
+            return Answer(q.text, None, None, None, shown, reason=out.reason, reason_code=out.code,
+                          kind=q.kind)
+        sents = sentences_of(out.passages, [p.score for p in out.passages], self.searcher().texts,
+                             out.sentence_sim)
+        model = load_model()
+        r = read(model, q, sents)
+        if r.sentence is None:
+            return Answer(q.text, None, None, None, shown, reason=REASONS["not_close"], reason_code="not_close",
+                          kind=q.kind)
+        s = r.sentence
+        confident = r.text is not None and r.confidence >= model.threshold
+        return Answer(q.text, r.text if confident else None, s.text, s.passage, shown,
+                      confidence=round(r.confidence, 3), start=r.start, end=r.end, sentence_start=s.start,
+                      sentence_end=s.end, status="answer" if confident else "sentence", span=r.text,
+                      kind=q.kind)
 
     def _check_k(self, k) -> int:
         k = self.settings.k if k is None else k

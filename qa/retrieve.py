@@ -7,14 +7,19 @@ passage but never drown the dense ranking with noise.
 """
 from __future__ import annotations
 
+import json
 import logging
 import re
 import unicodedata
+from bisect import bisect_left
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 
 from .errors import InvalidQuestion
+from .ranker import Question
+from .reader import answer_strength
 
 logger = logging.getLogger(__name__)
 
@@ -72,23 +77,55 @@ class Evidence:
     qvec: np.ndarray  # the question's embedding
 
 
+# Fusion features, scored by weights fitted on the question pool's training folds
+# (data/fusion_weights.json, written by qa eval --cv --save).
+FUSION = ["dense", "lexical", "answer_strength", "place_agree", "place_conflict", "year_agree",
+          "heading_only", "sentence_gain"]
+FUSION_PATH = Path(__file__).resolve().parent / "data" / "fusion_weights.json"
+# before any fit: cosine + 0.045 x lexical + 0.03 x answer strength (the previous hand-set fusion)
+DEFAULT_WEIGHTS = np.array([1.0, 0.045, 0.03, 0, 0, 0, 0, 0], np.float32)
+_END = re.compile(r"[。！？；!?.;，,]")
+
+
+def _heading_only(text: str) -> bool:
+    """A title or heading line on its own: short, and no sentence in it."""
+    t = text.strip()
+    return len(t) <= 40 and not _END.search(t[:-1] if t else t) and "\n" not in t
+
+
+def load_weights(path: Path = FUSION_PATH) -> np.ndarray:
+    if not path.exists():
+        return DEFAULT_WEIGHTS.copy()
+    d = json.loads(path.read_text(encoding="utf-8"))
+    if d.get("features") != FUSION:
+        raise ValueError(f"{path} was fitted on other features; refit it with qa eval --cv --save")
+    return np.array(d["weights"], np.float32)
+
+
+@dataclass
+class Pool:
+    question: Question
+    qvec: np.ndarray
+    cand: np.ndarray  # chunk ids
+    features: np.ndarray  # (len(cand), len(FUSION))
+    coverage: float
+
+
 class HybridSearcher:
     """Scores the chunks of one loaded index for a question.
 
-        fused = cosine + W_LEX * coverage * bm25 / max(bm25)
+        fused = w . [cosine, coverage * bm25 / max(bm25), answer strength, place agreement,
+                     place conflict, year agreement, heading-only, best sentence cosine - cosine]
 
     The lexical term is anchored on the best lexical match rather than
     min-max scaled, so its weight is in cosine units and does not depend on
     how bad the worst chunk in the corpus is. BM25 runs on jieba tokens for
     Chinese questions and on CC-CEDICT translations for English ones, and it
-    counts only as much of the question as it covers (dev, 57 answerable:
-    dense alone R@1 .81 / English .67; fused .91 / English .88).
+    counts only as much of the question as it covers. The weights ``w`` are
+    fitted listwise on the question pool's training folds (``qa eval --cv``).
     """
 
-    W_LEX = 0.045
-    # answer-aware rerank of the top few: + W_ANSWER * answer_strength (dev R@1 .91 -> .93)
-    W_ANSWER = 0.03
-    RERANK_DEPTH = 5
+    RERANK_DEPTH = 10  # answer strength is computed for this many of the best chunks
 
     def __init__(self, index, encoder, settings):
         from .lexical import BM25Index, Bridge, bm25_tokens
@@ -101,9 +138,14 @@ class HybridSearcher:
         places = index.extras.get("absent_places", [])
         self.absent_en = {en for en, _ in places}
         self.absent_zh = {zh for _, zh in places}
+        present = index.extras.get("present_places", [])
+        self.places_zh = {zh.rstrip("市省县区") for _, zh in present if len(zh.rstrip("市省县区")) >= 2}
+        self.places_en = {en: zh.rstrip("市省县区") for en, zh in present if len(zh.rstrip("市省县区")) >= 2}
         sentences = index.extras.get("sentences", [])
         self.sentence_row = {(d, a, b): i for i, (d, a, b) in enumerate(sentences)}
         self.sentence_vectors = index.extras.get("sentence_vectors")
+        self.chunk_sentences = _sentences_by_chunk(index.chunks, sentences)
+        self.weights = load_weights()
         self._idf: dict[str, float] = {}
         self.bridge = Bridge(index.extras.get("bridge", {}))
         tokens = index.extras.get("tokens") or [bm25_tokens(c) for c in index.chunks]
@@ -156,41 +198,91 @@ class HybridSearcher:
         names = words + [f"{a} {b}" for a, b in zip(words, words[1:])]
         return found + [w for w in names if w.lower() in self.absent_en]
 
+    def question_places(self, q: str, lang: str) -> set[str]:
+        """Places of the corpus that the question names, in Chinese."""
+        if lang == "zh":
+            return {p for p in self.places_zh if p in q}
+        words = re.findall(r"[A-Z][a-z]+", q)
+        names = [w.lower() for w in words] + [f"{a} {b}".lower() for a, b in zip(words, words[1:])]
+        return {self.places_en[n] for n in names if n in self.places_en}
+
     def search(self, q: str, k: int) -> list[Passage]:
         return self.search_with_evidence(q, k)[0]
 
     def search_with_evidence(self, q: str, k: int) -> tuple[list[Passage], Evidence]:
+        pool = self.pool(q, k)
+        cand, F, question = pool.cand, pool.features, pool.question
+        w = self.weights
+        fused = F @ w
+        # the answer-aware term is costlier: only for the head of the ranking
+        head = np.argsort(-fused)[:max(k, self.RERANK_DEPTH)]
+        strength = np.array([answer_strength(question, self.index.chunks[cand[j]].text) for j in head])
+        fused[head] += w[FUSION.index("answer_strength")] * strength
+        order = head[np.argsort(-fused[head], kind="stable")]
+        ranked = [(int(cand[j]), float(fused[j]), float(F[j, 0])) for j in order][:k]
+        passages = [self._passage(i, s, r) for r, (i, s, _) in enumerate(ranked, 1)]
+        return passages, Evidence(question.lang, question.terms, pool.coverage, ranked, pool.qvec)
+
+    def pool(self, q: str, k: int) -> "Pool":
+        """Candidate chunks for a question (dense top-N and lexical hits) and their fusion features."""
         lang = query_language(q)
         n = len(self.index.chunks)
         qvec = self.encoder.encode_queries([q])[0]
-        pool = min(n, max(k, self.settings.candidates))
-        _, ids = self.index.search(qvec[None, :], pool)
+        size = min(n, max(k, self.settings.candidates))
+        _, ids = self.index.search(qvec[None, :], size)
         cand = np.array([i for i in ids[0] if i >= 0], dtype=np.int64)
         terms, coverage = self.terms(q, lang)
         lex = self.bm25.scores(terms) if terms else np.zeros(n, np.float32)
         # lexical hits outside the dense pool join the candidates
-        extra = np.argsort(-lex)[:pool]
+        extra = np.argsort(-lex)[:size]
         cand = np.unique(np.concatenate([cand, extra[lex[extra] > 0]]))
         dense = self.index.vectors[cand] @ qvec
         top_lex = float(lex.max(initial=0.0))
-        fused = dense + (self.W_LEX * coverage / top_lex) * lex[cand] if top_lex > 0 else dense
-        order = np.argsort(-fused)[:max(k, self.RERANK_DEPTH)]
+        lexn = lex[cand] / top_lex * coverage if top_lex > 0 else np.zeros(len(cand), np.float32)
         weighted = {t: w * self.idf(t) for t, w in terms.items()}
-        ranked = [(int(cand[j]), float(fused[j]), float(dense[j])) for j in order]
-        ranked = self._rerank(q, lang, weighted, ranked)[:k]
-        passages = [self._passage(i, s, r) for r, (i, s, _) in enumerate(ranked, 1)]
-        return passages, Evidence(lang, weighted, coverage, ranked, qvec)
+        question = Question(q, lang, weighted, self.question_places(q, lang))
+        return Pool(question, qvec, cand, self.fusion_features(question, cand, dense, lexn, qvec), coverage)
 
-    def _rerank(self, q: str, lang: str, terms: dict[str, float], ranked: list) -> list:
-        """Lift passages that hold an answer of the asked-for kind near the question's terms."""
-        from .answer import answer_strength
-
-        head, tail = ranked[:self.RERANK_DEPTH], ranked[self.RERANK_DEPTH:]
-        head = [(i, s + self.W_ANSWER * answer_strength(q, lang, terms, self.index.chunks[i].text), d)
-                for i, s, d in head]
-        return sorted(head, key=lambda r: -r[1]) + tail
+    def fusion_features(self, q: Question, cand: np.ndarray, dense: np.ndarray, lex: np.ndarray,
+                        qvec: np.ndarray) -> np.ndarray:
+        """One row per candidate chunk, columns as ``FUSION`` (answer_strength left 0 here)."""
+        F = np.zeros((len(cand), len(FUSION)), np.float32)
+        F[:, 0], F[:, 1] = dense, lex
+        for r, i in enumerate(cand):
+            c = self.index.chunks[int(i)]
+            ctx = f"{c.title}{c.section}{c.text}"
+            if q.places:
+                agree = any(p in ctx for p in q.places)
+                F[r, 3], F[r, 4] = agree, not agree
+            if q.years:
+                F[r, 5] = any(y in ctx for y in q.years)
+            F[r, 6] = _heading_only(c.text)
+            rows = self.chunk_sentences.get(int(i))
+            if rows is not None and self.sentence_vectors is not None and len(rows):
+                F[r, 7] = float((self.sentence_vectors[rows] @ qvec).max()) - dense[r]
+        return F
 
     def _passage(self, i: int, score: float, rank: int) -> Passage:
         c = self.index.chunks[i]
         return Passage(text=c.text, score=round(score, 4), rank=rank, source=c.doc, title=c.title,
                        section=c.section, start=c.start, end=c.end)
+
+
+def _sentences_by_chunk(chunks, sentences) -> dict[int, np.ndarray]:
+    """Rows of the sentence vectors that lie inside each chunk."""
+    by_doc: dict[str, list[tuple[int, int, int]]] = {}
+    for row, (doc, a, b) in enumerate(sentences):
+        by_doc.setdefault(doc, []).append((a, b, row))
+    for rows in by_doc.values():
+        rows.sort()
+    out = {}
+    for i, c in enumerate(chunks):
+        rows = by_doc.get(c.doc, [])
+        j = bisect_left(rows, (c.start, -1, -1))
+        inside = []
+        while j < len(rows) and rows[j][0] < c.end:
+            if rows[j][1] <= c.end:
+                inside.append(rows[j][2])
+            j += 1
+        out[i] = np.array(inside, dtype=np.int64)
+    return out

@@ -1,0 +1,384 @@
+"""Cross-validation over the question pool: fit on some documents, judge on others.
+
+    qa eval --cv            # training-fold vs held-out-fold numbers, side by side
+    qa eval --cv --save     # then fit on the whole pool and write qa/data/*.json
+
+The pool's questions cover 11 documents: the 3 seed articles and the 8
+third-party texts in ``../shared/corpora/third-party/``. One index holds all
+of them (built once under ``index/eval/``, the third-party files added with
+the same ``add_files`` a user runs). Folds are groups of whole documents, so
+a held-out fold's questions are about documents whose questions were never
+seen while fitting. Every fitted thing, the fusion weights and the answer
+model with its calibration and display threshold, is fitted inside the loop
+on training folds only.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .evaluation import char_f1, evidence_of, first_hit, squash
+from .pool import THIRD_PARTY, load_pool
+from .qkind import fit_kinds
+from .ranker import MODEL_PATH, AnswerModel, Question, best_of, candidates, expand, fit, fit_abstainer, \
+    fit_calibration, precision_threshold
+from .reader import TOP_PASSAGES, sentences_of, signals
+from .retrieve import FUSION, FUSION_PATH
+from .settings import Settings
+
+logger = logging.getLogger(__name__)
+
+N_FOLDS = 5
+CORRECT_F1 = 0.8  # a shown span counts as right at char F1 >= .8 against a gold answer
+PRECISION_TARGET = 0.9
+L2 = 10.0  # ranker regularisation: held-out F1 .625/.629/.631 at 1/3/10 (and .62 at 30)
+
+
+def eval_settings(base: Settings | None = None) -> Settings:
+    """Settings of the evaluation index: seeds + third-party documents, under index/eval/."""
+    base = base or Settings.from_env()
+    root = base.index_dir / "eval"
+    return base.replace(corpus_dir=root / "corpus", index_dir=root / "index", query_cache=0,
+                        allowed_upload_dirs=tuple(base.allowed_upload_dirs) + (str(THIRD_PARTY),))
+
+
+def eval_engine(base: Settings | None = None):
+    """An Engine over the evaluation corpus, created on first use."""
+    from .ingest import add_files
+    from .pipeline import Engine
+
+    settings = eval_settings(base)
+    corpus_dir = settings.corpus_dir
+    want = sorted(p.name for p in (base or Settings.from_env()).corpus_dir.glob("*.md"))
+    third = sorted(THIRD_PARTY.glob("*.txt"))
+    have = {p.name for p in corpus_dir.glob("*.md")} if corpus_dir.exists() else set()
+    if not set(want) <= have or len(have) < len(want) + len(third):
+        shutil.rmtree(corpus_dir.parent, ignore_errors=True)
+        corpus_dir.mkdir(parents=True)
+        for name in want:
+            shutil.copy2((base or Settings.from_env()).corpus_dir / name, corpus_dir / name)
+        engine = Engine(settings)
+        results = add_files(engine, [str(p) for p in third], progress=False)
+        bad = [r for r in results if not r.ok]
+        if bad:
+            raise RuntimeError(f"could not add third-party documents: {bad}")
+    return Engine(settings)
+
+
+def doc_key(doc: str) -> str:
+    """The evaluation corpus's file for a pool row's document."""
+    return Path(doc.split("/", 1)[1]).stem + ".md" if doc.startswith("third-party/") else doc
+
+
+def folds(rows: list[dict], n: int = N_FOLDS) -> dict[str, int]:
+    """Whole documents to folds, balancing question counts (largest first)."""
+    sizes: dict[str, int] = {}
+    for r in rows:
+        sizes[r["doc"]] = sizes.get(r["doc"], 0) + 1
+    load = [0] * n
+    out = {}
+    for doc in sorted(sizes, key=lambda d: (-sizes[d], d)):
+        f = int(np.argmin(load))
+        out[doc] = f
+        load[f] += sizes[doc]
+    return out
+
+
+# ---- one pass over the questions: retrieval and candidates, computed once ---------
+
+@dataclass
+class Item:
+    row: dict
+    lang: str
+    rank: int | None  # 1-based rank of the first passage with the evidence
+    golds: list[str]
+    abstain: str  # the engine's abstention reason ('' = it would answer)
+    X: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    f1: np.ndarray = field(default_factory=lambda: np.zeros(0))  # each candidate's F1
+    texts: list[str] = field(default_factory=list)
+    signals: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+
+def collect(engine, rows: list[dict], k: int = 10, progress: bool = True) -> list[Item]:
+    from tqdm import tqdm
+
+    items = []
+    searcher = engine.searcher()
+    for row in tqdm(rows, desc="questions", disable=not progress, unit="q"):
+        out = engine.inspect(row["question"], k=k)
+        evidence = evidence_of(row)
+        rank = first_hit([p.text for p in out.passages], evidence) if evidence else None
+        golds = [g for g in [row.get("answer")] + list(row.get("alt_answers") or []) if g]
+        sents = sentences_of(out.passages, [p.score for p in out.passages], searcher.texts,
+                             out.sentence_sim, TOP_PASSAGES)
+        pairs, X = candidates(out.question, sents)
+        texts = [s.text[sp.a:sp.b] for s, sp in pairs]
+        f1 = np.array([max((char_f1(t, g) for g in golds), default=0.0) for t in texts])
+        items.append(Item(row, out.question.lang, rank, golds, out.reason, X, f1, texts,
+                          signals(out.question, out.contexts, out.top_dense, out.coverage, sents)))
+    return items
+
+
+def retrieval_tables(engine, rows: list[dict], progress: bool = True) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per answerable question: fusion features of every candidate chunk, and which hold the evidence."""
+    from tqdm import tqdm
+
+    from .reader import answer_strength
+    from .retrieve import FUSION, clean_question
+
+    searcher = engine.searcher()
+    out = []
+    for row in tqdm(rows, desc="retrieval features", disable=not progress, unit="q"):
+        evidence = evidence_of(row)
+        if not evidence:
+            out.append((np.zeros((0, len(FUSION))), np.zeros(0, bool)))
+            continue
+        pool = searcher.pool(clean_question(row["question"], 10_000), 10)
+        F = pool.features.copy()
+        chunks = [searcher.index.chunks[int(i)].text for i in pool.cand]
+        F[:, FUSION.index("answer_strength")] = [answer_strength(pool.question, t) for t in chunks]
+        hits = np.array([any(e in squash(t) for e in evidence) for t in chunks])
+        out.append((F, hits))
+    return out
+
+
+def fit_fusion(tables: list[tuple[np.ndarray, np.ndarray]], l2: float = 1.0) -> np.ndarray:
+    """Listwise fusion weights, scaled so the dense cosine keeps weight 1 (scores stay in cosine units)."""
+    m = fit([(F, y) for F, y in tables if len(F) and y.any()], l2)
+    w = m.coef / m.scale
+    return (w / w[0] if w[0] > 0 else w).astype(np.float32)
+
+
+# ---- scoring ----------------------------------------------------------------------
+
+def _q(it: Item):
+    return Question(it.row["question"], it.lang, {})
+
+
+def _top(model: AnswerModel, it: Item) -> tuple[float, float, float]:
+    """(F1 of the chosen span, calibrated confidence, EM) for one item."""
+    i, best, margin = best_of(model, model.features(_q(it), it.X))
+    if i < 0:
+        return 0.0, 0.0, 0.0
+    em = float(any(squash(it.texts[i]) == squash(g) for g in it.golds))
+    return float(it.f1[i]), model.confidence(best, margin), em
+
+
+def _kinds(items: list[Item]):
+    ans = [it for it in items if it.golds]
+    return fit_kinds([it.row["question"] for it in ans], [it.lang for it in ans], [it.row["kind"] for it in ans])
+
+
+def _expanded(items: list[Item], inner_folds: list[int]) -> list[np.ndarray]:
+    """Each item's full features, its question-kind readings cross-fitted on the other inner folds."""
+    out: list = [None] * len(items)
+    for f in sorted(set(inner_folds)):
+        km = _kinds([it for it, g in zip(items, inner_folds) if g != f])
+        for j, (it, g) in enumerate(zip(items, inner_folds)):
+            if g == f:
+                out[j] = expand(it.X, km.proba(it.row["question"], it.lang))
+    return out
+
+
+def _groups(items: list[Item], Xs: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+    return [(X, it.f1 >= CORRECT_F1) for it, X in zip(items, Xs) if it.golds and len(X)]
+
+
+def fit_answer_model(items: list[Item], inner_folds: list[int], l2: float = L2) -> AnswerModel:
+    """Fit on ``items``; calibrate and set the display threshold on inner out-of-fold scores."""
+    Xs = _expanded(items, inner_folds)
+    model = fit(_groups(items, Xs), l2)
+    model.kinds = _kinds(items)
+    best, margin, correct = [], [], []
+    for f in sorted(set(inner_folds)):
+        sel = [g != f for g in inner_folds]
+        train = [it for it, keep in zip(items, sel) if keep]
+        inner = fit(_groups(train, [X for X, keep in zip(Xs, sel) if keep]), l2)
+        inner.kinds = _kinds(train)
+        for it, g in zip(items, inner_folds):
+            if g != f or not it.golds or not len(it.X):
+                continue
+            i, b, m = best_of(inner, inner.features(_q(it), it.X))
+            best.append(b)
+            margin.append(m)
+            correct.append(it.f1[i] >= CORRECT_F1)
+    model.calib = fit_calibration(np.array(best), np.array(margin), np.array(correct))
+    conf = np.array([model.confidence(b, m) for b, m in zip(best, margin)])
+    model.threshold = precision_threshold(conf, np.array(correct, dtype=float), PRECISION_TARGET)
+    # answerability, on the items the rules let through, with this model's own confidence
+    S, y = [], []
+    for it in items:
+        if it.abstain or not len(it.X):
+            continue
+        S.append(_signals(model, it))
+        y.append(not it.golds)
+    model.abstain = fit_abstainer(np.array(S), np.array(y)) if S else None
+    return model
+
+
+def _signals(model: AnswerModel, it: Item) -> np.ndarray:
+    i, best, margin = best_of(model, model.features(_q(it), it.X))
+    s = it.signals.copy()
+    s[-2], s[-1] = model.confidence(best, margin), margin
+    return s
+
+
+def abstains(model: AnswerModel, it: Item) -> bool:
+    if it.abstain:
+        return True
+    if not len(it.X):
+        return True
+    return model.abstain is not None and model.abstain.p(_signals(model, it)) >= model.abstain.threshold
+
+
+def score(items: list[Item], model: AnswerModel) -> dict:
+    """The quality table's numbers for one set of items."""
+    ans = [it for it in items if it.golds]
+    una = [it for it in items if not it.golds]
+    ranks = [it.rank for it in ans]
+    en = [it.rank for it in ans if it.lang == "en"]
+    r_at = lambda rs, k: float(np.mean([r is not None and r <= k for r in rs])) if rs else float("nan")  # noqa: E731
+    picked = [_top(model, it) for it in ans]
+    gone = [abstains(model, it) for it in ans]
+    f1 = [p[0] if not g else 0.0 for p, g in zip(picked, gone)]
+    em = [p[2] if not g else 0.0 for p, g in zip(picked, gone)]
+    shown = [(p[0] >= CORRECT_F1) for p, g in zip(picked, gone) if not g and p[1] >= model.threshold]
+    conf = [(p[1], p[0] >= CORRECT_F1) for p, g in zip(picked, gone) if not g]
+    return {
+        "n": len(ans), "unanswerable": len(una), "n en": len(en),
+        "R@1": r_at(ranks, 1), "R@1 en": r_at(en, 1), "R@5": r_at(ranks, 5),
+        "MRR": float(np.mean([1 / r if r else 0.0 for r in ranks])) if ranks else float("nan"),
+        "F1": float(np.mean(f1)) if f1 else float("nan"), "EM": float(np.mean(em)) if em else float("nan"),
+        "shown precision": float(np.mean(shown)) if shown else float("nan"),
+        "shown coverage": len(shown) / len(ans) if ans else float("nan"),
+        "abstained (unanswerable)": float(np.mean([abstains(model, it) for it in una])) if una else float("nan"),
+        "false abstention": float(np.mean(gone)) if ans else float("nan"),
+        "_conf": conf,
+    }
+
+
+def reliability(conf: list[tuple[float, bool]], bins: int = 5) -> tuple[list[tuple], float]:
+    """(bin rows, expected calibration error) of confidence against correctness."""
+    rows, ece, n = [], 0.0, len(conf)
+    for b in range(bins):
+        lo, hi = b / bins, (b + 1) / bins
+        sel = [(c, ok) for c, ok in conf if lo <= c < hi or (b == bins - 1 and c == 1.0)]
+        if not sel:
+            rows.append((lo, hi, 0, None, None))
+            continue
+        mc, acc = float(np.mean([c for c, _ in sel])), float(np.mean([ok for _, ok in sel]))
+        rows.append((lo, hi, len(sel), mc, acc))
+        ece += len(sel) / n * abs(mc - acc)
+    return rows, ece
+
+
+@dataclass
+class CVReport:
+    per_fold: list[dict]
+    train: dict
+    held: dict
+    folds: dict
+    reliability: list
+    ece: float
+
+
+def cross_validate(items: list[Item] | dict[int, list[Item]], n: int = N_FOLDS) -> CVReport:
+    """``items`` per fold (retrieved with that fold's fusion weights), or one list for all folds."""
+    by_fold = items if isinstance(items, dict) else {f: items for f in range(n)}
+    items = by_fold[0]
+    fold_of = folds([it.row for it in items], n)
+    fidx = [fold_of[it.row["doc"]] for it in items]
+    per_fold, train_all, held_all = [], [], []
+    held_conf = []
+    for f in range(n):
+        items = by_fold[f]
+        train = [it for it, g in zip(items, fidx) if g != f]
+        inner = [g for g in fidx if g != f]
+        held = [it for it, g in zip(items, fidx) if g == f]
+        model = fit_answer_model(train, inner)
+        tr, he = score(train, model), score(held, model)
+        per_fold.append({"fold": f, "docs": sorted(d for d, g in fold_of.items() if g == f),
+                         "train": tr, "held": he, "threshold": model.threshold})
+        held_conf += he["_conf"]
+        train_all.append(tr)
+        held_all.append((he, len(held)))
+    train_mean = {k: float(np.nanmean([t[k] for t in train_all])) for k in train_all[0] if not k.startswith("_")}
+    # held-out figures pooled over all questions (each question is held out exactly once)
+    pooled = {}
+    for k in held_all[0][0]:
+        if k.startswith("_") or k in ("n", "unanswerable", "n en"):
+            continue
+        weights = {"R@1 en": "n", "abstained (unanswerable)": "unanswerable"}.get(k, "n")
+        vals = [(h[k], h[weights] if weights != "n" else h["n"]) for h, _ in held_all]
+        if k in ("shown precision",):
+            vals = [(h[k], h["shown coverage"] * h["n"]) for h, _ in held_all]
+        if k == "R@1 en":
+            vals = [(h[k], h["n en"]) for h, _ in held_all]
+        tot = sum(w for v, w in vals if not np.isnan(v))
+        pooled[k] = sum(v * w for v, w in vals if not np.isnan(v)) / tot if tot else float("nan")
+    pooled["n"] = sum(h["n"] for h, _ in held_all)
+    pooled["unanswerable"] = sum(h["unanswerable"] for h, _ in held_all)
+    train_mean["n"] = float(np.mean([t["n"] for t in train_all]))
+    rel, ece = reliability(held_conf)
+    return CVReport(per_fold, train_mean, pooled, fold_of, rel, ece)
+
+
+METRICS = ["R@1", "R@1 en", "R@5", "MRR", "F1", "EM", "shown precision", "shown coverage",
+           "abstained (unanswerable)", "false abstention"]
+
+
+def format_cv(rep: CVReport) -> str:
+    lines = [f"{'':<26}{'training folds':>15}{'held-out folds':>16}{'gap':>8}"]
+    for k in METRICS:
+        tr, he = rep.train.get(k, float("nan")), rep.held.get(k, float("nan"))
+        lines.append(f"{k:<26}{tr:>15.3f}{he:>16.3f}{tr - he:>+8.3f}")
+    lines.append(f"{'questions':<26}{rep.train['n']:>15.0f}{rep.held['n']:>16.0f}"
+                 f"   (+{rep.held['unanswerable']} unanswerable held out)")
+    lines.append("")
+    lines.append("per fold (held out):  R@1   F1    shown-P  cover  threshold  docs")
+    for pf in rep.per_fold:
+        h = pf["held"]
+        docs = ", ".join(re.sub(r"^third-party/|\.(md|txt)$", "", d)[:22] for d in pf["docs"])
+        lines.append(f"  fold {pf['fold']} train F1 {pf['train']['F1']:.3f}  held {h['R@1']:.3f} {h['F1']:.3f}"
+                     f"  {h['shown precision']:.3f}  {h['shown coverage']:.3f}  {pf['threshold']:.3f}  {docs}")
+    lines.append("")
+    lines.append(f"reliability of held-out confidence (ECE {rep.ece:.3f}):")
+    lines.append("  confidence   n    mean conf  share right")
+    for lo, hi, n, mc, acc in rep.reliability:
+        lines.append(f"  {lo:.1f}-{hi:.1f}   {n:>4}   " + (f"{mc:.3f}      {acc:.3f}" if n else "-"))
+    return "\n".join(lines)
+
+
+def run(save: bool = False, progress: bool = True, base: Settings | None = None) -> CVReport:
+    """Fit the fusion weights per fold, retrieve every question with them, fit and judge the
+    answer model on the same folds; with ``save``, refit both on the whole pool and write them."""
+    rows = load_pool()
+    engine = eval_engine(base)
+    engine.warm_up()
+    searcher = engine.searcher()
+    tables = retrieval_tables(engine, rows, progress)
+    fold_of = folds(rows)
+    fidx = [fold_of[r["doc"]] for r in rows]
+    by_fold = {}
+    for f in range(N_FOLDS):
+        searcher.weights = fit_fusion([t for t, g in zip(tables, fidx) if g != f])
+        by_fold[f] = collect(engine, rows, progress=progress)
+    rep = cross_validate(by_fold)
+    if save:
+        w = fit_fusion(tables)
+        FUSION_PATH.write_text(json.dumps({"features": FUSION, "weights": [round(float(x), 6) for x in w],
+                                           "fitted_on": f"question pool, {len(rows)} questions"}, indent=1)
+                               + "\n", encoding="utf-8")
+        searcher.weights = w
+        items = collect(engine, rows, progress=progress)
+        model = fit_answer_model(items, fidx)
+        model.meta = {"fitted_on": f"question pool, {len(rows)} questions", "target_precision": PRECISION_TARGET}
+        model.save()
+        logger.info("fusion weights and answer model written")
+    return rep

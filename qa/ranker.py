@@ -1,0 +1,430 @@
+"""Answer ranking: general features of each candidate span, a logistic model
+fitted on the training folds of the question pool, and a calibration that
+turns the best candidate's score into the probability that it is right.
+
+The fitted model is plain numbers in ``data/answer_model.json`` (written by
+``qa eval --cv --save``), so answering needs numpy only; scikit-learn is
+imported by the fitting code alone.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .candidates import KINDS, NUMERIC, Span, asks_before, forms, question_heads, question_kind, \
+    sentence_spans, wanted_units
+
+MODEL_PATH = Path(__file__).resolve().parent / "data" / "answer_model.json"
+_YEAR = re.compile(r"(?<![\d.])(?:19|20)\d\d(?![\d.])")
+_ASK = re.compile(r"多少|几|什么|哪|谁|何|怎样|如何|怎么")
+
+
+def _align(context: str, side: str, target: str, left: bool) -> float:
+    """0..1: how many characters next to a span also stand next to the blank in the question."""
+    if not target:
+        return 0.0
+    best = 0
+    for k in range(1, 9):
+        piece = context[-k:] if left else context[:k]
+        if len(piece) < k or piece.strip() != piece:
+            break
+        if (target.endswith(piece) if left else target.startswith(piece)) or (k >= 2 and piece in target):
+            best = k
+    return best / 8.0
+
+
+@dataclass
+class Question:
+    """What the answer stage knows about a question."""
+    text: str
+    lang: str
+    terms: dict  # Chinese terms standing for the question, idf-weighted
+    places: set = field(default_factory=set)  # places the question names (Chinese)
+    kind: str = ""
+    units: str = ""
+    before: bool = False
+    translate: object = None  # English word -> Chinese terms (the bridge), for English heads
+    heads: set = field(default_factory=set)
+    years: set = field(default_factory=set)
+    before_blank: str = ""  # the question's text before / after its interrogative (Chinese)
+    after_blank: str = ""
+
+    def __post_init__(self):
+        self.kind = self.kind or question_kind(self.text, self.lang)
+        self.units = wanted_units(self.text, self.lang)
+        self.before = asks_before(self.text)
+        self.heads = question_heads(self.text, self.lang, self.translate)
+        self.years = set(_YEAR.findall(self.text))
+        m = _ASK.search(self.text) if self.lang == "zh" else None
+        if m:
+            self.before_blank, self.after_blank = self.text[:m.start()], self.text[m.end():]
+
+
+@dataclass
+class Sentence:
+    """One sentence of a top passage, with what ranks it."""
+    text: str
+    doc: str
+    start: int  # offsets into the source file
+    end: int
+    passage_rank: int
+    passage_gap: float  # fused score of its passage minus the top passage's
+    dense_gap: float  # its dense similarity to the question minus the best sentence's
+    context: str  # title + section + passage text, for entity agreement
+    passage: object = None
+
+
+# coarse part-of-speech classes of the words at a candidate's edges (jieba.posseg flags)
+_POS_CLASSES = ("none", "mid", "noun", "verb", "prep", "de", "deng", "conj", "adv", "num", "punct", "other")
+
+
+def _pos_class(word: str, flag: str) -> str:
+    if word == "的":
+        return "de"
+    if word == "等":
+        return "deng"
+    if not word.strip() or not re.search(r"\w", word):
+        return "punct"
+    f = flag[:1]
+    return {"n": "noun", "v": "verb", "p": "prep", "c": "conj", "d": "adv", "m": "num", "q": "num",
+            "j": "noun", "l": "noun", "b": "noun", "a": "adv", "u": "de", "x": "punct", "e": "other",
+            "r": "other", "f": "noun", "s": "noun", "t": "num"}.get(f, "other")
+
+
+def _edges(sentence: str, a: int, b: int) -> tuple[str, str, str, str]:
+    """POS classes of the word before, the word after, and the first and last words of a span."""
+    from .candidates import _words
+
+    words = _words(sentence)
+    starts, pos = {}, 0
+    ends = {}
+    for w, f in words:
+        starts[pos] = (w, f)
+        pos += len(w)
+        ends[pos] = (w, f)
+    left = "none" if a == 0 else (_pos_class(*ends[a]) if a in ends else "mid")
+    right = "none" if b == len(sentence) else (_pos_class(*starts[b]) if b in starts else "mid")
+    first = _pos_class(*starts[a]) if a in starts else "mid"
+    last = _pos_class(*ends[b]) if b in ends else "mid"
+    return left, right, first, last
+
+
+FEATURES = (
+    [f"kind={k}" for k in KINDS]
+    + [f"match:q={k}" for k in KINDS]
+    + ["compatible", "numeric_q_span_c", "unit_ok", "unit_bad", "proximity", "clause_cover",
+       "sentence_cover", "overlap", "in_question", "dense_gap", "passage_gap", "prank0", "prank1",
+       "prank2", "new_value", "old_value", "new_but_before", "old_and_before", "rate_lead_growth_q",
+       "rate_lead_other_q", "place_agree", "place_conflict", "year_agree", "year_conflict", "head_ok",
+       "head_follows", "head_missing", "rel_proximity", "rel_clause_cover", "rel_sentence_cover",
+       "clause_share", "rel_kind_proximity", "left_align", "right_align", "left_term", "right_term", "log_len", "clause_whole", "src_quote", "src_np", "src_head", "src_org",
+       "src_list", "list_items", "starts_clause", "ends_clause", "dup_in_top", "q_places_none"]
+    + [f"{side}={c}" for side in ("left", "right", "first", "last") for c in _POS_CLASSES]
+)
+INDEX = {f: i for i, f in enumerate(FEATURES)}
+# The question-kind model's probability that the question wants this candidate's kind.
+# (Crossing kind readings with every candidate feature was measured and dropped: held-out
+# F1 .60 against .63, the training folds overfit.)
+EXPANDED = FEATURES + ["p_kind"]
+
+
+def expand(Xb: np.ndarray, p_kind: np.ndarray) -> np.ndarray:
+    """Base features + P(question wants the candidate's kind)."""
+    if not len(Xb):
+        return np.zeros((0, len(EXPANDED)), np.float32)
+    cand_kind = Xb[:, :len(KINDS)].argmax(axis=1)
+    return np.hstack([Xb, p_kind[cand_kind][:, None]]).astype(np.float32)
+
+
+def _clause_bounds(sentence: str, a: int, b: int) -> tuple[int, int]:
+    marks = forms()["clause_marks"]
+    lo = max(sentence.rfind(m, 0, a) for m in marks) + 1
+    his = [sentence.find(m, b) for m in marks]
+    hi = min([h for h in his if h >= 0] or [len(sentence)])
+    return lo, hi
+
+
+def proximity(sentence: str, a: int, b: int, terms: dict[str, float]) -> float:
+    """0..1: how tightly the question's terms surround a span, clause breaks counting double."""
+    total = sum(terms.values()) or 1.0
+    marks = forms()["clause_marks"]
+    seps = [0]
+    for ch in sentence:
+        seps.append(seps[-1] + (ch in marks))
+    score = 0.0
+    for term, w in terms.items():
+        best, i = 0.0, sentence.find(term)
+        while i >= 0:
+            j = i + len(term)
+            if not (i >= a and j <= b):  # a term inside the span itself doesn't count
+                lo, hi = (j, a) if j <= a else (b, i)
+                gap = max(0, hi - lo)
+                clauses = seps[hi] - seps[lo] if gap else 0
+                best = max(best, 1.0 / (1.0 + gap / 6.0) / (1 + 2 * clauses))
+            i = sentence.find(term, i + 1)
+        score += w * best
+    return score / total
+
+
+def _cover(text: str, terms: dict[str, float]) -> float:
+    total = sum(terms.values()) or 1.0
+    return sum(w for t, w in terms.items() if t in text) / total
+
+
+def featurize(q: Question, s: Sentence, span: Span, dup: int = 0) -> np.ndarray:
+    x = np.zeros(len(FEATURES), dtype=np.float32)
+    sent, a, b = s.text, span.a, span.b
+    text = sent[a:b]
+    rx = forms()["_re"]
+    x[INDEX[f"kind={span.kind}"]] = 1
+    if span.kind == q.kind:
+        x[INDEX[f"match:q={q.kind}"]] = 1
+    elif span.kind in forms()["compatible_kinds"].get(q.kind, []):
+        x[INDEX["compatible"]] = 1
+    if q.kind in NUMERIC and span.kind not in NUMERIC:
+        x[INDEX["numeric_q_span_c"]] = 1
+    if q.units and span.kind in NUMERIC:
+        ok = any(text.endswith(u) or u in text[-4:] for u in q.units) if len(q.units) > 1 or \
+            q.units in forms()["measure_words"] else q.units in text[-4:]
+        x[INDEX["unit_ok" if ok else "unit_bad"]] = 1
+    x[INDEX["proximity"]] = proximity(sent, a, b, q.terms)
+    lo, hi = _clause_bounds(sent, a, b)
+    clause = sent[lo:hi]
+    x[INDEX["clause_cover"]] = _cover(clause.replace(text, ""), q.terms)
+    x[INDEX["sentence_cover"]] = _cover(sent, q.terms)
+    x[INDEX["clause_share"]] = x[INDEX["clause_cover"]] / x[INDEX["sentence_cover"]] \
+        if x[INDEX["sentence_cover"]] else 0.0
+    qtext = q.text if q.lang == "zh" else "".join(q.terms)
+    chars = [ch for ch in text if not ch.isspace()]
+    x[INDEX["overlap"]] = sum(ch in qtext for ch in chars) / max(len(chars), 1)
+    x[INDEX["in_question"]] = float(text in q.text or any(text == t for t in q.terms))
+    x[INDEX["dense_gap"]] = max(-0.2, s.dense_gap)
+    x[INDEX["passage_gap"]] = max(-0.2, s.passage_gap)
+    x[INDEX[f"prank{min(s.passage_rank, 2)}"]] = 1
+    lead = sent[max(0, a - 4):a]
+    new, old = bool(rx["to_new"].search(lead)), bool(rx["from_old"].search(lead))
+    if span.kind in NUMERIC:
+        x[INDEX["new_value"]] = new and not q.before
+        x[INDEX["old_value"]] = old and not q.before
+        x[INDEX["new_but_before"]] = new and q.before
+        x[INDEX["old_and_before"]] = old and q.before
+        rate = bool(rx["growth_lead"].search(sent[max(0, a - 8):a])) and span.kind == "percent"
+        x[INDEX["rate_lead_growth_q" if q.kind == "growth" else "rate_lead_other_q"]] = rate
+    ctx = s.context
+    if q.places:
+        x[INDEX["place_agree"]] = any(p in sent or p in ctx for p in q.places)
+        x[INDEX["place_conflict"]] = not any(p in ctx for p in q.places)
+    else:
+        x[INDEX["q_places_none"]] = 1
+    if q.years:
+        x[INDEX["year_agree"]] = any(y in sent for y in q.years)
+        x[INDEX["year_conflict"]] = bool(_YEAR.search(sent)) and not any(y in sent for y in q.years)
+    if q.heads:
+        if any(text.endswith(h) for h in q.heads):
+            x[INDEX["head_ok"]] = 1
+        elif any(sent.startswith(h, b) for h in q.heads):
+            x[INDEX["head_follows"]] = 1
+        else:
+            x[INDEX["head_missing"]] = 1
+    x[INDEX["log_len"]] = math.log(1 + len(text))
+    x[INDEX["clause_whole"]] = span.source == "clause"
+    for src in ("quote", "np", "head", "org", "list"):
+        x[INDEX[f"src_{src}"]] = span.source == src
+    x[INDEX["list_items"]] = text.count("、") / 4.0
+    x[INDEX["starts_clause"]] = a == lo or sent[lo:a].strip() == ""
+    x[INDEX["ends_clause"]] = b == hi or sent[b:hi].strip() == ""
+    x[INDEX["dup_in_top"]] = min(dup, 3) / 3.0
+    x[INDEX["left_align"]] = _align(sent[max(0, a - 8):a], "l", q.before_blank, True)
+    x[INDEX["right_align"]] = _align(sent[b:b + 8], "r", q.after_blank, False)
+    x[INDEX["left_term"]] = any(len(t) >= 2 and t in sent[max(0, a - len(t) - 3):a] for t in q.terms)
+    x[INDEX["right_term"]] = any(len(t) >= 2 and t in sent[b:b + len(t) + 3] for t in q.terms)
+    for side, c in zip(("left", "right", "first", "last"), _edges(sent, a, b)):
+        x[INDEX[f"{side}={c}"]] = 1
+    return x
+
+
+def candidates(q: Question, sentences: list[Sentence]) -> tuple[list[tuple[Sentence, Span]], np.ndarray]:
+    """Every candidate span of the sentences, and its feature matrix."""
+    pairs = [(s, sp) for s in sentences for sp in sentence_spans(s.text)]
+    counts: dict[str, int] = {}
+    for s, sp in pairs:
+        t = s.text[sp.a:sp.b]
+        counts[t] = counts.get(t, 0) + 1
+    if not pairs:
+        return pairs, np.zeros((0, len(FEATURES)), np.float32)
+    X = np.stack([featurize(q, s, sp, counts[s.text[sp.a:sp.b]] - 1) for s, sp in pairs])
+    for name in ("proximity", "clause_cover", "sentence_cover"):  # against the question's best candidate
+        col = X[:, INDEX[name]]
+        X[:, INDEX[f"rel_{name}"]] = col - col.max()
+    kinds = X[:, :len(KINDS)].argmax(axis=1)  # proximity against the best candidate of the same kind
+    prox = X[:, INDEX["proximity"]]
+    for k in set(kinds.tolist()):
+        sel = kinds == k
+        X[sel, INDEX["rel_kind_proximity"]] = prox[sel] - prox[sel].max()
+    return pairs, X
+
+
+# ---- the fitted model -----------------------------------------------------------
+
+@dataclass
+class AnswerModel:
+    """Logistic scores over candidates, plus a Platt calibration of the best one."""
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray
+    intercept: float
+    calib: tuple[float, float, float] = (1.0, 0.0, 0.0)  # a, b, c: sigmoid(a*score + b*margin + c)
+    threshold: float = 0.9  # confidence at or above which a span is shown as the answer
+    meta: dict = field(default_factory=dict)
+    kinds: object = None  # qkind.KindModel
+    abstain: "Abstainer | None" = None
+
+    def features(self, q: Question, Xb: np.ndarray) -> np.ndarray:
+        return expand(Xb, self.kinds.proba(q.text, q.lang))
+
+    def scores(self, X: np.ndarray) -> np.ndarray:
+        return ((X - self.mean) / self.scale) @ self.coef + self.intercept
+
+    def confidence(self, best: float, margin: float) -> float:
+        a, b, c = self.calib
+        return float(1.0 / (1.0 + math.exp(-(a * best + b * margin + c))))
+
+    def to_json(self) -> dict:
+        return {"features": list(EXPANDED), "kinds": self.kinds.to_json(),
+                "abstain": self.abstain.to_json() if self.abstain else None, "mean": self.mean.tolist(), "scale": self.scale.tolist(),
+                "coef": self.coef.tolist(), "intercept": self.intercept, "calib": list(self.calib),
+                "threshold": self.threshold, "meta": self.meta}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "AnswerModel":
+        from .qkind import KindModel
+
+        if d.get("features") != list(EXPANDED):
+            raise ValueError("the answer model was fitted on other features; refit it with qa eval --cv --save")
+        return cls(np.array(d["mean"], np.float32), np.array(d["scale"], np.float32),
+                   np.array(d["coef"], np.float32), float(d["intercept"]), tuple(d["calib"]),
+                   float(d["threshold"]), d.get("meta", {}), KindModel.from_json(d["kinds"]),
+                   Abstainer.from_json(d["abstain"]) if d.get("abstain") else None)
+
+    def save(self, path: Path = MODEL_PATH) -> None:
+        path.write_text(json.dumps(self.to_json(), indent=1) + "\n", encoding="utf-8")
+
+
+@dataclass
+class Abstainer:
+    """P(the documents do not answer) from answerability signals (reader.SIGNALS)."""
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray
+    intercept: float
+    threshold: float
+
+    def p(self, x: np.ndarray) -> float:
+        z = float(((x - self.mean) / self.scale) @ self.coef + self.intercept)
+        return 1.0 / (1.0 + math.exp(-z))
+
+    def to_json(self) -> dict:
+        return {"mean": self.mean.tolist(), "scale": self.scale.tolist(), "coef": self.coef.tolist(),
+                "intercept": self.intercept, "threshold": self.threshold}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Abstainer":
+        return cls(np.array(d["mean"], np.float32), np.array(d["scale"], np.float32),
+                   np.array(d["coef"], np.float32), float(d["intercept"]), float(d["threshold"]))
+
+
+def fit_abstainer(S: np.ndarray, unanswerable: np.ndarray, max_false: float = 0.03) -> Abstainer | None:
+    """Logistic fit; the threshold lets at most ``max_false`` of answerable questions abstain."""
+    from sklearn.linear_model import LogisticRegression
+
+    if len(set(unanswerable.tolist())) < 2:
+        return None
+    mean, scale = S.mean(axis=0), S.std(axis=0)
+    scale[scale < 1e-6] = 1.0
+    lr = LogisticRegression(C=0.5, max_iter=2000, class_weight="balanced").fit((S - mean) / scale, unanswerable)
+    ab = Abstainer(mean.astype(np.float32), scale.astype(np.float32), lr.coef_[0].astype(np.float32),
+                   float(lr.intercept_[0]), 1.0)
+    p_ans = np.sort([ab.p(x) for x, u in zip(S, unanswerable) if not u])[::-1]
+    k = int(max_false * len(p_ans))
+    ab.threshold = float(p_ans[k]) + 1e-6 if len(p_ans) > k else 1.0
+    return ab
+
+
+_MODEL: AnswerModel | None = None
+
+
+def load_model(path: Path = MODEL_PATH) -> AnswerModel:
+    global _MODEL
+    if _MODEL is None or path != MODEL_PATH:
+        model = AnswerModel.from_json(json.loads(path.read_text(encoding="utf-8")))
+        if path != MODEL_PATH:
+            return model
+        _MODEL = model
+    return _MODEL
+
+
+def fit(groups: list[tuple[np.ndarray, np.ndarray]], l2: float = 1.0) -> AnswerModel:
+    """Listwise fit: per question, a softmax over its candidates that puts the
+    probability mass on the right ones (conditional logit, L2-regularised).
+    ``groups`` are (features, is_right) pairs, one per question with a right candidate."""
+    from scipy.optimize import minimize
+
+    groups = [(X, y.astype(bool)) for X, y in groups if len(X) and y.any()]
+    allX = np.concatenate([X for X, _ in groups])
+    mean = allX.mean(axis=0)
+    scale = allX.std(axis=0)
+    scale[scale < 1e-6] = 1.0
+    Z = [((X - mean) / scale, y) for X, y in groups]
+
+    def loss(w):
+        total, grad = 0.5 * l2 * w @ w, l2 * w
+        for X, y in Z:
+            s = X @ w
+            s = s - s.max()
+            e = np.exp(s)
+            p_all = e / e.sum()
+            p_pos = e * y / (e * y).sum()
+            total -= np.log((e * y).sum() / e.sum())
+            grad = grad + X.T @ (p_all - p_pos)
+        return total, grad
+
+    res = minimize(loss, np.zeros(allX.shape[1]), jac=True, method="L-BFGS-B", options={"maxiter": 500})
+    return AnswerModel(mean.astype(np.float32), scale.astype(np.float32), res.x.astype(np.float32), 0.0)
+
+
+def best_of(model: AnswerModel, X: np.ndarray) -> tuple[int, float, float]:
+    """(index of the best candidate, its score, its margin over the runner-up)."""
+    if not len(X):
+        return -1, 0.0, 0.0
+    sc = model.scores(X)
+    order = np.argsort(-sc)
+    margin = float(sc[order[0]] - sc[order[1]]) if len(sc) > 1 else 5.0
+    return int(order[0]), float(sc[order[0]]), min(margin, 5.0)
+
+
+def fit_calibration(best: np.ndarray, margin: np.ndarray, correct: np.ndarray) -> tuple[float, float, float]:
+    from sklearn.linear_model import LogisticRegression
+
+    if len(set(correct.tolist())) < 2:
+        return (0.0, 0.0, 4.0 if correct.all() else -4.0)
+    lr = LogisticRegression(C=1.0, max_iter=1000)
+    lr.fit(np.stack([best, margin], axis=1), correct.astype(int))
+    return (float(lr.coef_[0][0]), float(lr.coef_[0][1]), float(lr.intercept_[0]))
+
+
+def precision_threshold(conf: np.ndarray, correct: np.ndarray, target: float = 0.9,
+                        min_support: int = 10) -> float:
+    """Lowest confidence whose shown-above set reaches ``target`` precision."""
+    order = np.argsort(-conf)
+    best = 1.0
+    hits = 0
+    for n, i in enumerate(order, 1):
+        hits += correct[i]
+        if n >= min_support and hits / n >= target:
+            best = float(conf[i])
+    return best

@@ -1,0 +1,116 @@
+"""Reader: the top passages of a search -> scored answer candidates.
+
+Splits the best few passages into sentences, generates every candidate span
+(``qa/candidates.py``), featurises them (``qa/ranker.py``) and lets the fitted
+model pick one. Shared by ``Engine.ask`` and the cross-validation harness,
+so what is measured is exactly what answers.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from .candidates import NUMERIC, sentence_spans
+from .chunking import split_sentences
+from .ranker import AnswerModel, Question, Sentence, best_of, candidates
+
+TOP_PASSAGES = 3
+_WS = re.compile(r"\s+")
+
+
+def sentences_of(passages: list, scores: list[float], texts: dict[str, str], sentence_sim=None,
+                 top: int = TOP_PASSAGES) -> list[Sentence]:
+    """Distinct sentences of the top passages, with their rank signals."""
+    out, seen = [], set()
+    top_score = scores[0] if scores else 0.0
+    for rank, (p, score) in enumerate(zip(passages[:top], scores[:top])):
+        doc_text = texts.get(p.source, "")
+        ctx = _WS.sub("", f"{p.title}{p.section}{p.text}")
+        for sp in split_sentences(doc_text[p.start:p.end], p.start):
+            if (p.source, sp.start) in seen:
+                continue
+            seen.add((p.source, sp.start))
+            out.append(Sentence(doc_text[sp.start:sp.end], p.source, sp.start, sp.end, rank,
+                                score - top_score, 0.0, ctx, p))
+    if sentence_sim and out:
+        sims = [sentence_sim(s.doc, s.start, s.end) for s in out]
+        best = max(sims)
+        for s, sim in zip(out, sims):
+            s.dense_gap = sim - best
+    return out
+
+
+@dataclass
+class Reading:
+    """The reader's verdict on one question."""
+    sentence: Sentence | None  # the sentence holding the best candidate (or the best sentence)
+    text: str | None  # the best candidate span
+    start: int | None  # offsets into the source file
+    end: int | None
+    score: float
+    confidence: float
+    margin: float
+
+
+def read(model: AnswerModel, q: Question, sentences: list[Sentence]) -> Reading:
+    pairs, Xb = candidates(q, sentences)
+    i, best, margin = best_of(model, model.features(q, Xb))
+    if i < 0:
+        top = max(sentences, key=lambda s: (s.dense_gap, -s.passage_rank), default=None)
+        return Reading(top, None, None, None, 0.0, 0.0, 0.0)
+    s, sp = pairs[i]
+    return Reading(s, s.text[sp.a:sp.b], s.start + sp.a, s.start + sp.b, best,
+                   model.confidence(best, margin), margin)
+
+
+def label(text: str, golds: list[str]) -> float:
+    from .evaluation import char_f1
+
+    return max((char_f1(text, g) for g in golds), default=0.0)
+
+
+def matrix(q: Question, sentences: list[Sentence]) -> tuple[list, np.ndarray]:
+    return candidates(q, sentences)
+
+
+def answer_strength(q: Question, text: str) -> float:
+    """0..1: how well a passage holds an answer of the asked-for kind near the
+    question's terms (a 亿元 figure right next to 质押金额 for "total value of pledges")."""
+    from .ranker import proximity
+
+    if q.kind not in NUMERIC:
+        return 0.0
+    best = 0.0
+    for sp in split_sentences(text):
+        sent = text[sp.start:sp.end]
+        for span in sentence_spans(sent):
+            found = sent[span.a:span.b]
+            if span.kind != q.kind or found in q.text:
+                continue
+            if q.units and not any(u in found[-4:] for u in q.units):
+                continue
+            best = max(best, proximity(sent, span.a, span.b, q.terms))
+    return best
+
+
+# ---- answerability: do the passages say at all? ---------------------------------
+
+SIGNALS = ["top_dense", "lexical_coverage", "missing_top3", "missing_top1", "best_sentence_cover",
+           "places_missing", "english", "confidence", "margin"]
+
+
+def signals(q: Question, contexts: list[str], top_dense: float, coverage: float,
+            sentences: list[Sentence]) -> np.ndarray:
+    """What tells an on-topic question the documents answer from one they don't:
+    how much of the question (idf-weighted) the best passages leave unsaid."""
+    from .ranker import _cover
+
+    terms = q.terms
+    joined = "".join(contexts)
+    return np.array([top_dense, coverage, 1 - _cover(joined, terms),
+                     1 - _cover(contexts[0], terms) if contexts else 1.0,
+                     max((_cover(s.text, terms) for s in sentences), default=0.0),
+                     float(bool(q.places) and not any(p in joined for p in q.places)),
+                     float(q.lang == "en"), 0.0, 0.0], dtype=np.float32)
