@@ -69,8 +69,12 @@ TEXT = {
         "k": "Passages to show", "k_info": "How many supporting passages to list (1–20)",
         "welcome_title": "Ask a question to get started",
         "welcome_body": "Type a question above or pick an example. You get the exact answer, highlighted "
-                        "in the sentence it comes from, plus the passages it was found in.",
+                        "in the sentence it comes from (or, when the system is not sure enough, the most "
+                        "relevant sentence), plus the passages it was found in.",
         "answer": "Answer", "confidence": "Confidence",
+        "sentence_kicker": "Most relevant sentence",
+        "possible": "Possible answer, not confident enough to state:",
+        "sentence_hint": "This sentence may not answer the question exactly: check it against the source.",
         "conf_high": "high", "conf_medium": "medium", "conf_low": "low: check the source",
         "source": "Source", "file": "file", "no_section": "(no section)",
         "in_context": "Show in context", "passages": "Supporting passages",
@@ -107,8 +111,12 @@ TEXT = {
         "ask": "提问", "examples": "试试这些例子",
         "k": "显示段落数", "k_info": "列出多少个相关段落（1–20）",
         "welcome_title": "输入问题即可开始",
-        "welcome_body": "在上方输入问题或点击例子。系统会给出原文中的准确答案（在所在句子中高亮），并列出答案出处的段落。",
+        "welcome_body": "在上方输入问题或点击例子。系统会给出原文中的准确答案（在所在句子中高亮；把握不足时给出最相关的句子），"
+                        "并列出答案出处的段落。",
         "answer": "答案", "confidence": "置信度",
+        "sentence_kicker": "最相关的句子",
+        "possible": "可能的答案（把握不足）：",
+        "sentence_hint": "这个句子未必确切回答了问题，请对照原文核实。",
         "conf_high": "高", "conf_medium": "中", "conf_low": "低，请核对原文",
         "source": "出处", "file": "文件", "no_section": "（无章节）",
         "in_context": "查看上下文", "passages": "相关段落",
@@ -136,15 +144,26 @@ TEXT = {
     },
 }
 
-# Library messages are English; these patterns give the Chinese interface its own wording.
+# Why the documents cannot answer, by ``Answer.reason_code`` (the codes of ``qa.answer.REASONS``).
+# "{0}" is the year or place the question names, taken from the English ``Answer.reason``.
+REASON_TEXT = {
+    "year_absent": {"en": "The documents say nothing about {0}.", "zh": "文档中没有提到 {0}。"},
+    "year_not_in_passages": {"en": "The passages that could answer say nothing about {0}.",
+                             "zh": "可能回答这个问题的段落中没有提到 {0}。"},
+    "place_absent": {"en": "The documents say nothing about {0}.", "zh": "文档中没有提到 {0}。"},
+    "no_key_words": {"en": "The question's key words do not appear in these documents.",
+                     "zh": "问题中的关键词没有出现在这些文档中。"},
+    "not_close": {"en": "No passage is close enough to the question.", "zh": "没有与问题足够接近的段落。"},
+    "unsupported": {"en": "The best passages do not say this.", "zh": "最相关的段落中没有提到这一点。"},
+}
+
+# Error messages (InvalidQuestion and other QAError texts) are English; these patterns give the
+# Chinese interface its own wording. Abstention reasons are translated by code (REASON_TEXT).
 _ZH_MESSAGES = [
     (r"The question is empty\.", "问题为空。"),
     (r"The question must be text\.", "问题必须是文字。"),
     (r"The question is too long \((\d+) characters; the limit is (\d+)\)\.", r"问题太长（\1 个字符，上限为 \2 个）。"),
     (r"The question has no words to search for\.", "问题中没有可以搜索的文字。"),
-    (r"The documents say nothing about (.+)\.", r"文档中没有提到 \1。"),
-    (r"No passage is close enough to the question\.", "没有与问题足够接近的段落。"),
-    (r"No \w+ that answers this appears in the best passages\.", "最相关的段落中没有能回答这个问题的内容。"),
 ]
 
 
@@ -161,6 +180,29 @@ def translate_message(message: str, lang: str) -> str:
             if re.fullmatch(pattern, message.strip()):
                 return re.sub(pattern, zh, message.strip())
     return message
+
+
+def _reason_value(reason: str) -> str | None:
+    """The year or place in an English reason such as "The documents say nothing about 1999."."""
+    m = re.search(r"\babout (.+?)\.?\s*$", reason or "")
+    return m.group(1).strip() if m and m.group(1).strip() else None
+
+
+def reason_text(answer: Answer, lang: str) -> str:
+    """Why ``answer`` is not an answer, in the interface language (translated by ``reason_code``)."""
+    reason = (answer.reason or "").strip()
+    entry = REASON_TEXT.get(answer.reason_code or "")
+    if entry is None:  # no code, or one this page does not know yet
+        if lang == "en" and reason:
+            return reason
+        return t(lang, "not_found_reason")
+    if lang == "en" and reason:
+        return reason
+    template = entry.get(lang, entry["en"])
+    if "{0}" in template:
+        value = _reason_value(reason)
+        return template.format(value) if value else t(lang, "not_found_reason")
+    return template
 
 
 def esc(value: Any) -> str:
@@ -229,13 +271,38 @@ def _marked(text: str, lo: int, hi: int, spans: list[tuple[int, int, str]]) -> s
     return "".join(out)
 
 
+def answer_status(answer: Answer) -> str:
+    """``answer.status``, made safe to render: "answer" needs the answer text and
+    "sentence" a sentence or a span; anything else is shown as not found."""
+    status = getattr(answer, "status", "not_found")
+    if status == "answer" and answer.answer:
+        return "answer"
+    if status in ("answer", "sentence") and (answer.sentence or answer.span):
+        return "sentence"
+    return "not_found"
+
+
+def _highlight(answer: Answer) -> tuple[str, str, str] | None:
+    """(text, tag for the card's mark, tag for the passages' marks) of the span the page
+    highlights: the answer when confident, the reader's best span (subtly) when not."""
+    if answer is None:
+        return None
+    status = answer_status(answer)
+    if status == "answer":
+        return answer.answer, 'mark id="qa-answer-mark"', "mark"
+    if status == "sentence" and answer.span:
+        return answer.span, 'mark class="qa-weak" id="qa-weak-mark"', 'mark class="qa-weak"'
+    return None
+
+
 def _answer_span_in(answer: Answer, source: str, lo: int, hi: int, text: str) -> tuple[int, int] | None:
-    """Absolute offsets of the answer when it lies inside ``text[lo:hi]`` of ``source``."""
-    if answer is None or answer.answer is None or answer.passage is None:
+    """Absolute offsets of the highlighted span when it lies inside ``text[lo:hi]`` of ``source``."""
+    hl = _highlight(answer)
+    if hl is None or answer.passage is None:
         return None
     if answer.passage.source != source or answer.start is None or answer.end is None:
         return None
-    if lo <= answer.start and answer.end <= hi and text[answer.start:answer.end] == answer.answer:
+    if lo <= answer.start and answer.end <= hi and text[answer.start:answer.end] == hl[0]:
         return answer.start, answer.end
     return None
 
@@ -265,9 +332,10 @@ def _tidy(fragment: str) -> str:
     return re.sub(r"\n[ \t\u3000]*(?:\n[ \t\u3000]*)+", "\n", fragment).strip("\n")
 
 
-def _confidence_html(lang: str, confidence: float) -> str:
+def _confidence_html(lang: str, confidence: float, confident: bool = True) -> str:
+    """The confidence bar; a span the library would not state is never labelled "high"."""
     c = max(0.0, min(1.0, float(confidence or 0.0)))
-    level = "high" if c >= 0.7 else "medium" if c >= 0.45 else "low"
+    level = "high" if c >= 0.7 and confident else "medium" if c >= 0.45 else "low"
     return (f'<div class="qa-conf qa-conf-{level}">'
             f'<span class="qa-conf-label">{t(lang, "confidence")}</span>'
             f'<span class="qa-meter" role="meter" aria-valuemin="0" aria-valuemax="100" '
@@ -280,18 +348,20 @@ def _passages_html(lang: str, answer: Answer, passages: list[Passage], docs: dic
     if not passages:
         return ""
     items = []
+    hl = _highlight(answer)
+    tag = hl[2] if hl else "mark"
     for p in passages:
         text = docs.get(p.source, "")
         exact = bool(text) and text[p.start:p.end] == p.text
         span = _answer_span_in(answer, p.source, p.start, p.end, text) if exact else None
         if exact:
-            body = _marked(text, p.start, p.end, [(span[0], span[1], "mark")] if span else [])
+            body = _marked(text, p.start, p.end, [(span[0], span[1], tag)] if span else [])
         else:
             body = esc(p.text)
         body = _tidy(body)
         details = ""
         if text:
-            ctx_spans = [(span[0], span[1], "mark")] if span else []
+            ctx_spans = [(span[0], span[1], tag)] if span else []
             details = (f'<details class="qa-details"><summary>{t(lang, "in_context")}</summary>'
                        f'<div class="qa-context">{_context_html(text, p.start, p.end, ctx_spans)}</div>'
                        f'</details>')
@@ -306,10 +376,45 @@ def _passages_html(lang: str, answer: Answer, passages: list[Passage], docs: dic
             f'<ol class="qa-passages">{"".join(items)}</ol>')
 
 
+def _sentence_html(answer: Answer, text: str, hl: tuple[str, str, str] | None) -> str:
+    """The sentence, escaped, with the highlighted span marked: from the document by the
+    offsets when they agree with it, else by finding the span in the quoted sentence."""
+    s0, s1, a0, a1 = answer.sentence_start, answer.sentence_end, answer.start, answer.end
+    sentence_ok = bool(text) and None not in (s0, s1) and 0 <= s0 <= s1 <= len(text) \
+        and (not answer.sentence or text[s0:s1] == answer.sentence)
+    if hl is None:
+        return _marked(text, s0, s1, []) if sentence_ok else esc(answer.sentence or "")
+    span, tag, _ = hl
+    if sentence_ok and None not in (a0, a1) and s0 <= a0 <= a1 <= s1 and text[a0:a1] == span:
+        return _marked(text, s0, s1, [(a0, a1, tag)])
+    # offsets unusable: find the span in the sentence the library quoted
+    name = tag.split()[0]
+    sent = answer.sentence or span
+    i = sent.find(span)
+    if i >= 0:
+        return esc(sent[:i]) + f"<{tag}>{esc(span)}</{name}>" + esc(sent[i + len(span):])
+    if answer_status(answer) == "answer":  # the answer is shown whatever the sentence says
+        return f"<{tag}>{esc(span)}</{name}>"
+    return esc(sent)  # a weak span that is not in its sentence is not worth showing
+
+
+def _card_context(lang: str, answer: Answer, text: str, hl: tuple[str, str, str] | None) -> str:
+    s0, s1, a0, a1 = answer.sentence_start, answer.sentence_end, answer.start, answer.end
+    if not text or s0 is None or s1 is None:
+        return ""
+    spans = [(a0, a1, hl[2])] if (hl and None not in (a0, a1) and s0 <= a0 <= a1 <= s1
+                                  and text[a0:a1] == hl[0]) else []
+    return (f'<details class="qa-details"><summary>{t(lang, "in_context")}</summary>'
+            f'<div class="qa-context">{_context_html(text, s0, s1, spans)}</div></details>')
+
+
 def render_answer(answer: Answer, lang: str, docs: dict[str, str]) -> str:
-    """The answer card (or the honest not-found card) followed by the ranked passages."""
-    if answer.answer is None:
-        reason = translate_message(answer.reason, lang) if answer.reason else t(lang, "not_found_reason")
+    """One card by ``answer.status``, followed by the ranked passages: the answer card
+    (confident span), the most-relevant-sentence card (not confident), or the honest
+    not-found card with its reason."""
+    status = answer_status(answer)
+    if status == "not_found":
+        reason = reason_text(answer, lang)
         card = (f'<section class="qa-card qa-notfound" id="qa-notfound">'
                 f'<div class="qa-kicker">{t(lang, "not_found_kicker")}</div>'
                 f'<div class="qa-nf-title">{t(lang, "not_found")}</div>'
@@ -319,29 +424,29 @@ def render_answer(answer: Answer, lang: str, docs: dict[str, str]) -> str:
 
     p = answer.passage
     text = docs.get(p.source, "") if p else ""
-    s0, s1, a0, a1 = answer.sentence_start, answer.sentence_end, answer.start, answer.end
-    if (text and None not in (s0, s1, a0, a1) and s0 <= a0 <= a1 <= s1
-            and text[a0:a1] == answer.answer):
-        sentence = _marked(text, s0, s1, [(a0, a1, 'mark id="qa-answer-mark"')])
-    else:  # offsets unusable: find the answer in the sentence the library quoted
-        sent = answer.sentence or answer.answer
-        i = sent.find(answer.answer)
-        sentence = (esc(sent[:i]) + f'<mark id="qa-answer-mark">{esc(answer.answer)}</mark>'
-                    + esc(sent[i + len(answer.answer):])) if i >= 0 else \
-            f'<mark id="qa-answer-mark">{esc(answer.answer)}</mark>'
-    context = ""
-    if text and s0 is not None and s1 is not None:
-        spans = [(a0, a1, "mark")] if None not in (a0, a1) and s0 <= a0 <= a1 <= s1 else []
-        context = (f'<details class="qa-details"><summary>{t(lang, "in_context")}</summary>'
-                   f'<div class="qa-context">{_context_html(text, s0, s1, spans)}</div></details>')
-    source = _source_html(lang, p.title, p.section, p.source) if p else ""
-    card = (f'<section class="qa-card qa-answer-card" id="qa-answer-card">'
-            f'<div class="qa-kicker">{t(lang, "answer")}</div>'
-            f'<div class="qa-answer" id="qa-answer">{esc(answer.answer)}</div>'
-            f'<blockquote class="qa-sentence">{sentence}</blockquote>'
-            f'<div class="qa-source"><div class="qa-source-label">{t(lang, "source")}</div>{source}</div>'
-            f'{_confidence_html(lang, answer.confidence)}{context}</section>')
-    return f'<div class="qa-result">{card}{_passages_html(lang, answer, answer.passages, docs, "passages")}</div>'
+    hl = _highlight(answer)
+    sentence = _sentence_html(answer, text, hl)
+    context = _card_context(lang, answer, text, hl)
+    source = (f'<div class="qa-source"><div class="qa-source-label">{t(lang, "source")}</div>'
+              f'{_source_html(lang, p.title, p.section, p.source)}</div>') if p else ""
+    if status == "answer":
+        card = (f'<section class="qa-card qa-answer-card" id="qa-answer-card">'
+                f'<div class="qa-kicker">{t(lang, "answer")}</div>'
+                f'<div class="qa-answer" id="qa-answer">{esc(answer.answer)}</div>'
+                f'<blockquote class="qa-sentence">{sentence}</blockquote>'
+                f'{source}{_confidence_html(lang, answer.confidence)}{context}</section>')
+        heading = "passages"
+    else:
+        possible = (f'<p class="qa-possible" id="qa-possible">{t(lang, "possible")} '
+                    f'<span class="qa-possible-span">{esc(answer.span)}</span></p>') if answer.span else ""
+        conf = _confidence_html(lang, answer.confidence, confident=False) if answer.span else ""
+        card = (f'<section class="qa-card qa-sentence-card" id="qa-sentence-card">'
+                f'<div class="qa-kicker">{t(lang, "sentence_kicker")}</div>'
+                f'<blockquote class="qa-sentence" id="qa-weak-sentence">{sentence}</blockquote>'
+                f'{possible}<p class="qa-muted qa-sentence-hint">{t(lang, "sentence_hint")}</p>'
+                f'{source}{conf}{context}</section>')
+        heading = "passages_nf"
+    return f'<div class="qa-result">{card}{_passages_html(lang, answer, answer.passages, docs, heading)}</div>'
 
 
 def render_error(lang: str, message: str, *, internal: bool = False) -> str:
@@ -513,9 +618,21 @@ def build_app(engine: Engine) -> gr.Blocks:
     def api_ask(question: str, k: int = K_DEFAULT) -> dict:
         """Answer a question (Chinese or English) from the indexed documents.
 
-        Returns Answer.to_dict(): the exact answer span (null when the documents
-        don't say), its sentence and passage, the ranked passages, a confidence,
-        and, when it abstains, the reason.
+        Returns Answer.to_dict(). ``status`` says which case applies:
+
+        - "answer": confident; ``answer`` is the exact span, ``source_text[start:end]``
+          of ``passage.source``, inside ``sentence`` (``sentence_start:sentence_end``).
+        - "sentence": not confident enough to state an answer; ``answer`` is null, but
+          ``sentence`` and ``passage`` hold the most relevant sentence and ``span`` (with
+          ``start``/``end``) the reader's best guess, which may be null.
+        - "not_found": the documents don't say; ``answer``, ``sentence`` and ``span`` are
+          null, ``reason`` says why in English and ``reason_code`` is one of year_absent,
+          year_not_in_passages, place_absent, no_key_words, not_close (or a newer code
+          from qa.answer.REASONS).
+
+        Always present: ``question`` (as the library read it), ``passages`` (the k ranked
+        passages), ``confidence`` (the calibrated probability that ``span`` is right),
+        and ``kind`` (the kind of answer the question asks for).
         """
         try:
             return _jsonable(engine.ask(question, coerce_k(k)).to_dict())
@@ -659,6 +776,15 @@ CSS = """
   background: var(--background-fill-secondary); border-radius: 0 8px 8px 0; font-size: 1.05rem;
   line-height: 1.75; font-style: normal; }
 .qa-result mark { background: #fde68a; color: #111827; padding: 1px 3px; border-radius: 3px; font-weight: 650; }
+/* not confident: the most relevant sentence, its best span marked lightly */
+.qa-sentence-card { border-left: 6px solid #94a3b8; }
+.qa-sentence-card .qa-kicker { color: #475569; }
+.qa-result mark.qa-weak { background: rgba(253,230,138,.35); color: inherit; font-weight: inherit; padding: 0 1px;
+  border-radius: 0; border-bottom: 2px dotted #d97706; }
+.qa-possible { margin: 0 0 4px; font-size: .95rem; }
+.qa-possible-span { font-weight: 650; }
+.qa-sentence-hint { margin: 0 0 12px; font-size: .88rem; }
+.dark .qa-sentence-card .qa-kicker { color: #cbd5e1; }
 .qa-source { margin-bottom: 12px; }
 .qa-source-label { color: var(--body-text-color-subdued); margin-bottom: 2px; }
 .qa-src { min-width: 0; }

@@ -5,6 +5,7 @@ that is up to date, else the session ``engine`` fixture's freshly built one),
 so it never writes to index/ and never races another test over it.
 """
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -19,13 +20,47 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # app.py lives at the repo root
 
 import app  # noqa: E402
-from qa.answer import Answer  # noqa: E402
+from qa.answer import REASONS, STATUSES, Answer  # noqa: E402
 from qa.pipeline import Engine  # noqa: E402
 from qa.retrieve import Passage  # noqa: E402
 from qa.settings import Settings  # noqa: E402
 
 GRANT_CYCLE = "how long is the average patent grant cycle?"
 PLEDGE = "宁波2023年知识产权质押融资金额是多少？"
+PCT = "How many PCT patent applications did Ningbo file in 2023?"
+NOT_FOUND = "宁波1999年知识产权质押融资金额是多少？"
+ANSWER_KEYS = {"question", "answer", "sentence", "passage", "passages", "confidence", "start", "end",
+               "sentence_start", "sentence_end", "reason", "status", "span", "reason_code", "kind"}
+
+
+def source_text(name: str) -> str:
+    return (ROOT / "corpus" / name).read_text(encoding="utf-8")
+
+
+def check_answer_dict(out: dict) -> str:
+    """What every /ask result must satisfy, whatever its status; returns the status."""
+    assert set(out) >= ANSWER_KEYS
+    assert out["status"] in STATUSES
+    assert 0 <= out["confidence"] <= 1
+    if out["status"] == "answer":  # an exact span of the source file, inside its sentence
+        assert out["answer"] and out["answer"] == out["span"]
+        text = source_text(out["passage"]["source"])
+        assert text[out["start"]:out["end"]] == out["answer"]
+        assert text[out["sentence_start"]:out["sentence_end"]] == out["sentence"]
+        assert out["answer"] in out["sentence"] and out["answer"] in out["passage"]["text"]
+        assert out["reason_code"] == ""
+    elif out["status"] == "sentence":  # no answer stated, but the evidence is there
+        assert out["answer"] is None
+        assert out["sentence"] and out["passage"] and out["sentence"] in out["passage"]["text"]
+        text = source_text(out["passage"]["source"])
+        assert text[out["sentence_start"]:out["sentence_end"]] == out["sentence"]
+        if out["span"] is not None:
+            assert text[out["start"]:out["end"]] == out["span"] and out["span"] in out["sentence"]
+        assert out["reason_code"] == ""
+    else:
+        assert out["answer"] is None and out["sentence"] is None and out["span"] is None
+        assert out["reason_code"] in REASONS and out["reason"]
+    return out["status"]
 
 
 def free_port() -> int:
@@ -100,6 +135,7 @@ def client(server):
 
 def test_ask_endpoint_returns_the_answer_with_evidence(client):
     out = client.predict(PLEDGE, 5, api_name="/ask")
+    assert check_answer_dict(out) == "answer"
     assert out["answer"] == "394.11亿元"
     assert out["answer"] in out["sentence"]
     assert out["passage"]["source"] == "ningbo-2023-ip-report.md"
@@ -110,12 +146,14 @@ def test_ask_endpoint_returns_the_answer_with_evidence(client):
 
 def test_ask_endpoint_grant_cycle_question(client):
     out = client.predict(GRANT_CYCLE, 5, api_name="/ask")
-    assert set(out) >= {"question", "answer", "sentence", "passage", "passages", "confidence", "start", "end",
-                        "sentence_start", "sentence_end", "reason"}
+    status = check_answer_dict(out)
     assert out["question"] == GRANT_CYCLE
     assert any("75.5天" in p["text"] or "81天" in p["text"] for p in out["passages"])
-    if out["answer"] is not None:  # an answer is an exact span of its own sentence
-        assert out["answer"] in out["sentence"] and out["answer"] in out["passage"]["text"]
+    # the documents do say: whether or not it is confident, it points at the evidence
+    assert status in ("answer", "sentence")
+    assert out["span"] in ("75.5天", "81天")
+    if status == "sentence":
+        assert out["answer"] is None and out["sentence"] and out["passage"] and out["span"]
 
 
 def test_retrieve_endpoint_returns_ranked_passages(client):
@@ -128,8 +166,9 @@ def test_retrieve_endpoint_returns_ranked_passages(client):
 
 
 def test_not_found_is_an_answer_of_none_with_a_reason(client):
-    out = client.predict("宁波1999年知识产权质押融资金额是多少？", 5, api_name="/ask")
-    assert out["answer"] is None and "1999" in out["reason"]
+    out = client.predict(NOT_FOUND, 5, api_name="/ask")
+    assert check_answer_dict(out) == "not_found"
+    assert out["reason_code"] == "year_absent" and "1999" in out["reason"]
     assert out["passages"], "the closest passages are still returned"
 
 
@@ -157,13 +196,18 @@ def test_bad_k_comes_back_as_a_clear_error(client, k):
 
 
 def test_several_people_can_ask_at_once(client):
-    questions = {PLEDGE: "394.11亿元", "宁波1999年知识产权质押融资金额是多少？": None,
-                 "How many PCT patent applications did Ningbo file in 2023?": "648件"}
+    # question -> (statuses allowed, the span the reader picks: the answer when confident)
+    questions = {PLEDGE: ({"answer"}, "394.11亿元"), NOT_FOUND: ({"not_found"}, None),
+                 PCT: ({"answer", "sentence"}, "648件")}
     jobs = [(q, client.submit(q, 5, api_name="/ask")) for q in list(questions) * 2]
+    seen = {}
     for q, job in jobs:
         out = job.result(timeout=120)
         assert out["question"] == unicodedata.normalize("NFKC", q)  # the question as the library read it
-        assert out["answer"] == questions[q]
+        statuses, span = questions[q]
+        assert check_answer_dict(out) in statuses
+        assert out["span"] == span
+        assert out == seen.setdefault(q, out)  # the same question gets the same result, concurrent or not
 
 
 def test_only_the_two_named_endpoints_are_public(client):
@@ -204,7 +248,7 @@ def test_coerce_k():
             app.coerce_k(bad)
 
 
-def _hostile_answer(found: bool) -> tuple[Answer, dict]:
+def _hostile_answer(status: str = "answer", **changes) -> tuple[Answer, dict]:
     doc = "---\ntitle: x\n---\n# <script>alert(1)</script>\n\n前文。金额为<b>394亿元</b>。后文。\n"
     s0 = doc.index("金额")
     a0 = doc.index("<b>394")
@@ -212,29 +256,114 @@ def _hostile_answer(found: bool) -> tuple[Answer, dict]:
     s1 = doc.index("。后文") + 1
     p = Passage(text=doc[s0:s1], score=0.9, rank=1, source="evil<img>.md", title="<i>T</i>",
                 section="<u>S</u>", start=s0, end=s1)
-    if not found:
-        return Answer("q", None, None, None, [p], reason="The documents say nothing about <2019>."), {p.source: doc}
-    return Answer("q", doc[a0:a1], doc[s0:s1], p, [p], confidence=0.8, start=a0, end=a1,
-                  sentence_start=s0, sentence_end=s1), {p.source: doc}
+    if status == "not_found":
+        fields = dict(reason="The documents say nothing about <2019>.", reason_code="year_absent")
+        fields.update(changes)
+        return Answer("q", None, None, None, [p], **fields), {p.source: doc}
+    fields = dict(confidence=0.8, start=a0, end=a1, sentence_start=s0, sentence_end=s1, status=status,
+                  span=doc[a0:a1])
+    fields.update(changes)
+    shown = doc[a0:a1] if status == "answer" else None
+    return Answer("q", shown, doc[s0:s1], p, [p], **fields), {p.source: doc}
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_everything_from_documents_is_escaped(lang):
-    answer, docs = _hostile_answer(found=True)
+    answer, docs = _hostile_answer("answer")
     page = app.render_answer(answer, lang, docs)
     for raw in ("<script>", "<b>", "<i>", "<u>", "<img>"):
         assert raw not in page
     assert '<mark id="qa-answer-mark">&lt;b&gt;394亿元&lt;/b&gt;</mark>' in page
+    assert '<div class="qa-answer" id="qa-answer">&lt;b&gt;394亿元&lt;/b&gt;</div>' in page
     assert "&lt;i&gt;T&lt;/i&gt;" in page and "evil&lt;img&gt;.md" in page
     assert "<details" in page and "title: x" not in page  # context stops at the front matter
+    assert "qa-sentence-card" not in page and "qa-weak" not in page and "qa-notfound" not in page
+
+
+@pytest.mark.parametrize("lang, title, possible", [
+    ("en", "Most relevant sentence", "Possible answer, not confident enough to state:"),
+    ("zh", "最相关的句子", "可能的答案（把握不足）："),
+])
+def test_a_span_that_is_not_confident_is_shown_only_in_its_sentence(lang, title, possible):
+    answer, docs = _hostile_answer("sentence")
+    page = app.render_answer(answer, lang, docs)
+    for raw in ("<script>", "<b>", "<i>", "<u>", "<img>"):
+        assert raw not in page
+    assert 'id="qa-sentence-card"' in page and title in page
+    assert ('<blockquote class="qa-sentence" id="qa-weak-sentence">金额为'
+            '<mark class="qa-weak" id="qa-weak-mark">&lt;b&gt;394亿元&lt;/b&gt;</mark>。</blockquote>') in page
+    assert f'{possible} <span class="qa-possible-span">&lt;b&gt;394亿元&lt;/b&gt;</span>' in page
+    # no big answer, no answer mark: nothing on the page states it as the answer
+    assert "qa-answer-card" not in page and 'id="qa-answer"' not in page and "qa-answer-mark" not in page
+    assert "evil&lt;img&gt;.md" in page and "<details" in page
+    assert 'role="meter"' in page and 'aria-valuenow="80"' in page
+    assert "qa-conf-high" not in page  # 80% is not "high" for a span the library would not state
+    # the card's context, the passage and the passage's context mark it lightly too
+    assert page.count('<mark class="qa-weak">') == 3
+
+
+def test_the_sentence_card_finds_the_span_when_the_offsets_are_off():
+    answer, docs = _hostile_answer("sentence", start=None, end=None, sentence_start=3, sentence_end=1)
+    page = app.render_answer(answer, "en", docs)
+    assert ('金额为<mark class="qa-weak" id="qa-weak-mark">&lt;b&gt;394亿元&lt;/b&gt;</mark>。</blockquote>'
+            in page)
+    answer, docs = _hostile_answer("sentence", span=None, start=None, end=None, confidence=0.0)
+    page = app.render_answer(answer, "en", docs)  # no span at all: the sentence alone, no guess
+    assert 'id="qa-sentence-card"' in page and "金额为&lt;b&gt;394亿元&lt;/b&gt;。</blockquote>" in page
+    assert "<mark" not in page and "Possible answer" not in page and 'role="meter"' not in page
+
+
+def test_the_status_decides_the_card():
+    answer, docs = _hostile_answer("answer")
+    assert 'id="qa-answer-card"' in app.render_answer(answer, "en", docs)
+    # an answer text the library did not mark as confident is never shown as the answer
+    unsure, _ = _hostile_answer("sentence")
+    unsure = Answer(**{**unsure.__dict__, "answer": unsure.span})
+    page = app.render_answer(unsure, "en", docs)
+    assert 'id="qa-sentence-card"' in page and "qa-answer-card" not in page
+    assert 'id="qa-notfound"' in app.render_answer(_hostile_answer("not_found")[0], "en", docs)
 
 
 def test_not_found_card_lists_the_closest_passages():
-    answer, docs = _hostile_answer(found=False)
+    answer, docs = _hostile_answer("not_found")
     page = app.render_answer(answer, "en", docs)
-    assert "Not found in these documents" in page and "&lt;2019&gt;" in page
+    assert "Not found in these documents" in page and "The documents say nothing about &lt;2019&gt;." in page
     assert page.count('<li class="qa-passage') == 1
-    assert "这些文档中没有找到答案" in app.render_answer(answer, "zh", docs)
+    assert "<mark" not in page
+    zh = app.render_answer(answer, "zh", docs)
+    assert "这些文档中没有找到答案" in zh and "文档中没有提到 &lt;2019&gt;。" in zh
+
+
+def test_every_reason_code_has_english_and_chinese_text():
+    assert set(app.REASON_TEXT) >= set(REASONS)
+    for code, template in REASONS.items():
+        entry = app.REASON_TEXT[code]
+        assert entry.get("en") and entry.get("zh"), code
+        for text in entry.values():  # a placeholder exactly where the library's text has one
+            assert ("{0}" in text) == ("{0}" in template), code
+
+
+@pytest.mark.parametrize("code", sorted(REASONS))
+def test_reasons_are_translated_by_code(code):
+    reason = REASONS[code].format("2019")
+    answer = Answer("q", None, None, None, [], reason=reason, reason_code=code)
+    assert app.reason_text(answer, "en") == reason
+    zh = app.reason_text(answer, "zh")
+    assert zh == app.REASON_TEXT[code]["zh"].format("2019")
+    assert not re.search(r"[A-Za-z]", zh), zh  # all Chinese
+    assert ("2019" in zh) == ("{0}" in REASONS[code])
+
+
+def test_reason_text_without_a_known_code():
+    answer = Answer("q", None, None, None, [], reason="Some new reason.", reason_code="brand_new")
+    assert app.reason_text(answer, "en") == "Some new reason."
+    assert app.reason_text(answer, "zh") == app.TEXT["zh"]["not_found_reason"]
+    answer = Answer("q", None, None, None, [], reason="", reason_code="")
+    assert app.reason_text(answer, "en") == app.TEXT["en"]["not_found_reason"]
+    # the places of place_absent come through whole, commas and all
+    answer = Answer("q", None, None, None, [], reason=REASONS["place_absent"].format("上海, 北京"),
+                    reason_code="place_absent")
+    assert app.reason_text(answer, "zh") == "文档中没有提到 上海, 北京。"
 
 
 def test_errors_are_translated_and_escaped():

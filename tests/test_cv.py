@@ -1,0 +1,98 @@
+"""The question pool and cross-validation: folds by document, fitting only on training folds."""
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from conftest import ROOT
+from qa import cv
+from qa.pool import POOL_DIR, THIRD_PARTY, load_pool, resolve
+from qa.ranker import FEATURES, INDEX
+
+
+def test_the_pool_covers_every_document_and_kind():
+    rows = load_pool()
+    assert len(rows) >= 300
+    by_doc = Counter(r["doc"] for r in rows)
+    assert len(by_doc) == 11 and min(by_doc.values()) >= 15
+    assert sum(r["lang"] == "en" for r in rows) / len(rows) >= 0.4
+    assert sum(r["type"] == "unanswerable" for r in rows) >= 30
+    kinds = {r["kind"] for r in rows}
+    assert kinds >= {"count", "money", "duration", "date", "percent", "growth", "rank", "name", "list",
+                     "org", "phrase"}
+    assert {r.get("style") for r in rows} >= {"reworded", "colloquial"}
+
+
+def test_third_party_rows_store_offsets_not_text():
+    for path in POOL_DIR.glob("*.jsonl"):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            row = json.loads(line)
+            if row["doc"].startswith("third-party/"):
+                assert not {"answer", "evidence", "alt_answers", "alt_evidence"} & set(row), row["id"]
+    rows = [r for r in load_pool() if r["doc"].startswith("third-party/") and r["answer"]]
+    text = (THIRD_PARTY / rows[0]["doc"].split("/", 1)[1]).read_text(encoding="utf-8")
+    a, b = rows[0]["answer_span"]
+    assert text[a:b] == rows[0]["answer"]
+
+
+def test_bad_rows_are_refused():
+    good = {"id": "x", "question": "q", "lang": "zh", "type": "number", "kind": "count",
+            "doc": "ningbo-ip-complex.md", "answer": "不存在的答案", "evidence": "不存在的答案证据"}
+    with pytest.raises(ValueError, match="not in"):
+        resolve(good, {})
+    with pytest.raises(ValueError, match="offsets"):
+        resolve({**good, "doc": "third-party/sanya_ppc_acceptance_news.txt"}, {})
+
+
+def test_folds_keep_documents_whole_and_balanced():
+    rows = load_pool()
+    fold_of = cv.folds(rows)
+    assert set(fold_of) == {r["doc"] for r in rows}
+    sizes = Counter(fold_of[r["doc"]] for r in rows)
+    assert len(sizes) == cv.N_FOLDS and max(sizes.values()) <= 2.2 * min(sizes.values())
+
+
+def _item(doc, rng, flip=False):
+    """A made-up question: 12 candidates, the right one marked by its proximity (or, in flipped
+    documents, by its clause cover), so a model fitted on other documents fails on flipped ones."""
+    X = rng.normal(size=(12, len(FEATURES))).astype(np.float32)
+    X[:, :11] = 0
+    X[:, 0] = 1  # all one candidate kind
+    right = rng.integers(12)
+    X[right, INDEX["clause_cover" if flip else "proximity"]] += 4.0
+    f1 = np.zeros(12)
+    f1[right] = 1.0
+    row = {"doc": doc, "question": "多少件？", "kind": "count", "lang": "zh", "id": f"{doc}-{right}"}
+    return cv.Item(row, "zh", 1, ["1件"], "", X, f1, [str(i) for i in range(12)],
+                   np.zeros(9, np.float32))
+
+
+def test_held_out_folds_are_judged_by_a_model_that_never_saw_them():
+    rng = np.random.default_rng(0)
+    docs = [f"d{i}" for i in range(10)]
+    items = [_item(d, rng, flip=(d == "d0")) for d in docs for _ in range(12)]
+    rep = cv.cross_validate(items)
+    held_d0 = next(pf for pf in rep.per_fold if "d0" in pf["docs"])
+    others = [pf for pf in rep.per_fold if "d0" not in pf["docs"]]
+    assert all(pf["held"]["F1"] > 0.8 for pf in others)
+    assert held_d0["held"]["F1"] < min(pf["held"]["F1"] for pf in others)
+    assert "ECE" in cv.format_cv(rep)
+
+
+@pytest.mark.slow
+def test_cv_command_prints_training_and_held_out_numbers(tmp_path):
+    env = {**os.environ, "QA_INDEX_DIR": str(tmp_path / "index"), "HF_HUB_OFFLINE": "1"}
+    out = subprocess.run([sys.executable, "-m", "qa.cli", "eval", "--cv", "--json"], capture_output=True,
+                         text=True, env=env, cwd=ROOT, timeout=1500)
+    assert out.returncode == 0, out.stderr[-2000:]
+    report = json.loads(out.stdout)
+    held, train = report["held_out"], report["train"]
+    assert held["n"] >= 250 and held["unanswerable"] >= 30
+    assert held["R@5"] >= 0.9 and held["R@1"] >= 0.8
+    assert abs(train["R@1"] - held["R@1"]) <= 0.05
+    assert 0 <= report["ece"] <= 0.2
+    assert len(report["per_fold"]) == 5

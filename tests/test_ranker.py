@@ -1,0 +1,83 @@
+"""Features, the listwise fit, calibration and the shipped answer model (no embedding model)."""
+import numpy as np
+import pytest
+
+from qa.ranker import (EXPANDED, INDEX, AnswerModel, Question, Sentence, best_of, candidates, fit,
+                       fit_calibration, load_model, precision_threshold)
+from qa.reader import read
+
+
+def _sentence(text, rank=0):
+    return Sentence(text, "doc.md", 0, len(text), rank, 0.0, 0.0, text)
+
+
+def _features(question, text, terms):
+    q = Question(question, "zh", terms)
+    pairs, X = candidates(q, [_sentence(text)])
+    return {s.text[sp.a:sp.b]: x for (s, sp), x in zip(pairs, X)}
+
+
+def test_units_agree_with_the_question():
+    f = _features("共有多少家企业获得贷款？", "共有720家企业获得贷款，累计咨询7476次。", {"企业": 1.0, "贷款": 1.0})
+    assert f["720家"][INDEX["unit_ok"]] == 1 and f["720家"][INDEX["unit_bad"]] == 0
+    assert f["7476次"][INDEX["unit_bad"]] == 1
+
+
+def test_change_verbs_give_the_direction():
+    f = _features("审查周期现在要多久？", "审查周期从22个月缩短到4个月。", {"审查": 1.0, "周期": 1.0})
+    assert f["4个月"][INDEX["new_value"]] == 1
+    assert f["22个月"][INDEX["old_value"]] == 1
+    f = _features("审查周期原来要多久？", "审查周期从22个月缩短到4个月。", {"审查": 1.0, "周期": 1.0})
+    assert f["22个月"][INDEX["old_and_before"]] == 1
+
+
+def test_question_terms_close_to_a_candidate_score_higher():
+    f = _features("出口额增长了多少？", "进口额增长5%，出口额增长27.1%。", {"出口额": 1.0})
+    assert f["27.1%"][INDEX["proximity"]] > f["5%"][INDEX["proximity"]]
+
+
+def test_listwise_fit_learns_what_marks_the_right_candidate():
+    rng = np.random.default_rng(0)
+    groups = []
+    for _ in range(160):
+        X = rng.normal(size=(20, len(EXPANDED))).astype(np.float32)
+        y = np.zeros(20, bool)
+        y[rng.integers(20)] = True
+        X[y, 3] += 4.0  # the right one stands out on one feature
+        groups.append((X, y))
+    model = fit(groups[:120], l2=1.0)
+    hits = [y[best_of(model, X)[0]] for X, y in groups[120:]]
+    assert np.mean(hits) > 0.8
+
+
+def test_calibration_and_threshold():
+    rng = np.random.default_rng(1)
+    best = rng.normal(size=400)
+    correct = (rng.random(400) < 1 / (1 + np.exp(-2 * best))).astype(float)
+    a, b, c = fit_calibration(best, np.zeros(400), correct)
+    assert a > 0  # higher scores, more often right
+    conf = 1 / (1 + np.exp(-(a * best + c)))
+    t = precision_threshold(conf, correct, 0.9)
+    assert correct[conf >= t].mean() >= 0.9
+
+
+def test_model_round_trip(tmp_path):
+    model = load_model()
+    model.save(tmp_path / "m.json")
+    again = load_model(tmp_path / "m.json")
+    X = np.random.default_rng(2).normal(size=(5, len(EXPANDED))).astype(np.float32)
+    assert np.allclose(model.scores(X), again.scores(X), atol=1e-4)
+    assert 0 < model.threshold <= 1 and model.abstain is not None
+
+
+@pytest.mark.parametrize("question,text,want", [
+    ("2022年全市专利授权量同比增长了多少？", "2022年全市专利授权量达到3.5万件，同比增长12.3%。", "12.3%"),
+    ("全市有多少家企业获得了专利质押贷款？", "全年专利质押登记金额18.6亿元，惠及企业215家，同比增长9%。", "215家"),
+    ("该中心是什么时候通过验收的？", "该中心于2021年9月8日通过验收，正式投入运行。", "2021年9月8日"),
+])
+def test_shipped_model_reads_made_up_sentences(question, text, want):
+    from qa.lexical import zh_tokens
+    q = Question(question, "zh", {t: 1.0 for t in zh_tokens(question) if len(t) > 1})
+    r = read(load_model(), q, [_sentence(text)])
+    assert r.text == want
+    assert 0 <= r.confidence <= 1
