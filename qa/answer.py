@@ -47,6 +47,7 @@ REASONS = {
     "place_absent": "The documents say nothing about {0}.",
     "no_key_words": "The question's key words do not appear in these documents.",
     "not_close": "No passage is close enough to the question.",
+    "unsupported": "The best passages do not say this.",  # the answerability model's verdict
 }
 
 

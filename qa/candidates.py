@@ -90,18 +90,20 @@ _EN_ASK = re.compile(r"\b(?:which|what)\s+(?:(?:kind|type|sort|form)s?\s+of\s+)?
 
 
 def question_heads(question: str, lang: str, translate=None) -> set[str]:
-    """Head nouns a 什么/哪个 (which/what) question asks for: 哪个巡回审判庭 -> {审判庭, 巡回审判庭}."""
+    """Head nouns a 什么/哪个 (which/what) question asks for: 哪个审判庭 -> {审判庭}."""
     from .lexical import ZH_STOP, _jieba
 
     heads: set[str] = set()
     if lang == "zh":
         m = _ZH_ASK.search(question)
-        if m:
-            words = [w for w in _jieba().lcut(m.group(1)) if w not in ZH_STOP]
-            for n in range(1, min(len(words), 2) + 1):
-                head = "".join(words[:n])
-                if len(head) >= 2 or n == 1 and head in ("制", "局", "部", "厅", "区", "县", "市"):
-                    heads.add(head)
+        if m:  # the noun phrase after the interrogative; Chinese heads come last
+            run = []
+            for w, f in _words(m.group(1)):
+                if f[:1] not in "nvjlb" or w in ZH_STOP or (f[:1] == "v" and run):
+                    break
+                run.append(w)
+            if run:
+                heads.update(h for h in (run[-1], "".join(run)) if len(h) >= 2 or h in "制局部厅区县市")
         return heads
     m = _EN_ASK.search(question.lower())
     if m and translate is not None:

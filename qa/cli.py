@@ -42,10 +42,14 @@ def cmd_ask(args) -> int:
     if args.json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
         return 0
-    if answer.answer is None:
+    if answer.status == "not_found":
         print(f"Not found in these documents. {answer.reason}".strip())
     else:
-        print(f"Answer: {answer.answer}   (confidence {answer.confidence:.2f})")
+        if answer.status == "answer":
+            print(f"Answer: {answer.answer}   (confidence {answer.confidence:.2f})")
+        else:  # not confident enough to state a span
+            print("Most relevant sentence" + (f" (possible answer {answer.span}, confidence "
+                                              f"{answer.confidence:.2f})" if answer.span else "") + ":")
         print(f"  {answer.sentence}")
         p = answer.passage
         print(f"  — {p.title} · {p.section or '(no section)'} · {p.source}")

@@ -187,7 +187,11 @@ def _expanded(items: list[Item], inner_folds: list[int]) -> list[np.ndarray]:
 
 
 def _groups(items: list[Item], Xs: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
-    return [(X, it.f1 >= CORRECT_F1) for it, X in zip(items, Xs) if it.golds and len(X)]
+    """The ranker's targets: the candidates closest to the gold answer (best char F1, if >= .5).
+    Taking only the best teaches exact boundaries; every span at F1 >= .8 gave held-out F1 .613
+    against .636, and F1-weighted targets .582."""
+    return [(X, it.f1 >= it.f1.max() - 1e-9) for it, X in zip(items, Xs)
+            if it.golds and len(X) and it.f1.max() >= 0.5]
 
 
 def fit_answer_model(items: list[Item], inner_folds: list[int], l2: float = L2) -> AnswerModel:

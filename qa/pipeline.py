@@ -23,7 +23,7 @@ from .lexical import absent_places, bm25_tokens, build_bridge, present_places
 from .index import IndexStore, StoredIndex, choose_ann, make_ann
 from .answer import REASONS, Answer, abstain_reason
 from .ranker import Question, load_model
-from .reader import TOP_PASSAGES, read, sentences_of
+from .reader import TOP_PASSAGES, read, sentences_of, signals
 from .retrieve import Passage, clean_question
 from .settings import Settings
 
@@ -232,6 +232,12 @@ class Engine:
             return Answer(q.text, None, None, None, shown, reason=REASONS["not_close"], reason_code="not_close",
                           kind=q.kind)
         s = r.sentence
+        if model.abstain is not None and r.text is not None:
+            sig = signals(q, out.contexts, out.top_dense, out.coverage, sents)
+            sig[-2], sig[-1] = r.confidence, r.margin
+            if model.abstain.p(sig) >= model.abstain.threshold:
+                return Answer(q.text, None, None, None, shown, reason=REASONS["unsupported"],
+                              reason_code="unsupported", kind=q.kind)
         confident = r.text is not None and r.confidence >= model.threshold
         return Answer(q.text, r.text if confident else None, s.text, s.passage, shown,
                       confidence=round(r.confidence, 3), start=r.start, end=r.end, sentence_start=s.start,

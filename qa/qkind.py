@@ -69,6 +69,12 @@ def fit_kinds(questions: list[str], langs: list[str], kinds: list[str], C: float
     vec = TfidfVectorizer(analyzer=lambda d: d, min_df=2)
     X = vec.fit_transform(docs)
     y = np.array([KINDS.index(k) for k in kinds])
+    vocab = {t: int(j) for t, j in vec.vocabulary_.items()}
+    if len(set(y.tolist())) < 2:  # one kind only: it is the answer
+        intercept = np.full(len(KINDS), -20.0, np.float32)
+        intercept[y[0]] = 0.0
+        return KindModel(vocab, vec.idf_.astype(np.float32), np.zeros((len(KINDS), X.shape[1]), np.float32),
+                         intercept)
     lr = LogisticRegression(C=C, max_iter=3000)
     lr.fit(X, y)
     coef = np.zeros((len(KINDS), X.shape[1]), np.float32)
@@ -76,5 +82,4 @@ def fit_kinds(questions: list[str], langs: list[str], kinds: list[str], C: float
     for row, cls in enumerate(lr.classes_):
         coef[cls] = lr.coef_[row] if len(lr.classes_) > 2 else (lr.coef_[0] if row else -lr.coef_[0])
         intercept[cls] = lr.intercept_[row] if len(lr.classes_) > 2 else 0.0
-    vocab = {t: int(j) for t, j in vec.vocabulary_.items()}
     return KindModel(vocab, vec.idf_.astype(np.float32), coef, intercept)

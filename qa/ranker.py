@@ -12,6 +12,7 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -96,22 +97,35 @@ def _pos_class(word: str, flag: str) -> str:
             "r": "other", "f": "noun", "s": "noun", "t": "num"}.get(f, "other")
 
 
-def _edges(sentence: str, a: int, b: int) -> tuple[str, str, str, str]:
-    """POS classes of the word before, the word after, and the first and last words of a span."""
+@lru_cache(maxsize=8192)
+def _word_edges(sentence: str) -> tuple[dict, dict]:
+    """POS class of the word starting / ending at each offset of a sentence."""
     from .candidates import _words
 
-    words = _words(sentence)
-    starts, pos = {}, 0
-    ends = {}
-    for w, f in words:
-        starts[pos] = (w, f)
+    starts, ends, pos = {}, {}, 0
+    for w, f in _words(sentence):
+        starts[pos] = _pos_class(w, f)
         pos += len(w)
-        ends[pos] = (w, f)
-    left = "none" if a == 0 else (_pos_class(*ends[a]) if a in ends else "mid")
-    right = "none" if b == len(sentence) else (_pos_class(*starts[b]) if b in starts else "mid")
-    first = _pos_class(*starts[a]) if a in starts else "mid"
-    last = _pos_class(*ends[b]) if b in ends else "mid"
-    return left, right, first, last
+        ends[pos] = _pos_class(w, f)
+    return starts, ends
+
+
+@lru_cache(maxsize=8192)
+def _separators(sentence: str) -> tuple[int, ...]:
+    """seps[k]: clause marks in sentence[:k]."""
+    marks = forms()["clause_marks"]
+    seps = [0]
+    for ch in sentence:
+        seps.append(seps[-1] + (ch in marks))
+    return tuple(seps)
+
+
+def _edges(sentence: str, a: int, b: int) -> tuple[str, str, str, str]:
+    """POS classes of the word before, the word after, and the first and last words of a span."""
+    starts, ends = _word_edges(sentence)
+    left = "none" if a == 0 else ends.get(a, "mid")
+    right = "none" if b == len(sentence) else starts.get(b, "mid")
+    return left, right, starts.get(a, "mid"), ends.get(b, "mid")
 
 
 FEATURES = (
@@ -152,10 +166,7 @@ def _clause_bounds(sentence: str, a: int, b: int) -> tuple[int, int]:
 def proximity(sentence: str, a: int, b: int, terms: dict[str, float]) -> float:
     """0..1: how tightly the question's terms surround a span, clause breaks counting double."""
     total = sum(terms.values()) or 1.0
-    marks = forms()["clause_marks"]
-    seps = [0]
-    for ch in sentence:
-        seps.append(seps[-1] + (ch in marks))
+    seps = _separators(sentence)
     score = 0.0
     for term, w in terms.items():
         best, i = 0.0, sentence.find(term)
