@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -203,6 +204,24 @@ _EXTRA_COMMANDS: list = []
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; a reader that stops early (``qa ask ... | head -1``) ends it quietly."""
+    try:
+        try:
+            return _main(argv)
+        finally:  # output to a pipe is buffered: flush here, where a closed pipe can be caught
+            sys.stdout.flush()
+    except BrokenPipeError:
+        # Python would flush stdout again at exit and print another error: point it at /dev/null
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+        except (OSError, ValueError, AttributeError):  # stdout is not a real file (tests)
+            pass
+        return 141  # 128 + SIGPIPE, what a shell reports for a command killed by a closed pipe
+
+
+def _main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,

@@ -28,7 +28,7 @@ from .pool import THIRD_PARTY, load_pool
 from .qkind import fit_kinds
 from .ranker import MODEL_PATH, AnswerModel, Question, best_of, candidates, expand, fit, fit_abstainer, \
     fit_calibration, precision_threshold
-from .reader import TOP_PASSAGES, sentences_of, signals
+from .reader import TOP_PASSAGES, sentences_of, signals, with_choice
 from .retrieve import FUSION, FUSION_PATH
 from .settings import Settings
 
@@ -227,10 +227,9 @@ def fit_answer_model(items: list[Item], inner_folds: list[int], l2: float = L2) 
 
 
 def _signals(model: AnswerModel, it: Item) -> np.ndarray:
-    i, best, margin = best_of(model, model.features(_q(it), it.X))
-    s = it.signals.copy()
-    s[-2], s[-1] = model.confidence(best, margin), margin
-    return s
+    X = model.features(_q(it), it.X)
+    i, best, margin = best_of(model, X)
+    return with_choice(it.signals, model.confidence(best, margin), margin, X[i])
 
 
 def abstains(model: AnswerModel, it: Item) -> bool:

@@ -108,7 +108,8 @@ def add_files(engine, paths: list[Path | str], *, progress: bool = True) -> list
             results[i] = FileResult(display, False, str(exc))
         except Exception as exc:  # a parser choking on a hostile file is the file's fault
             logger.debug("converter crashed on %s", path, exc_info=True)
-            results[i] = FileResult(display, False, f"could not read this file ({type(exc).__name__}: {exc})")
+            results[i] = FileResult(display, False,
+                                    f"could not read this file ({type(exc).__name__}: {_public_error(exc)})")
 
     written: list[tuple[int, Path]] = []
     if converted:
@@ -128,7 +129,8 @@ def add_files(engine, paths: list[Path | str], *, progress: bool = True) -> list
                 for _, path in written:
                     path.unlink(missing_ok=True)
                 if isinstance(exc, OSError):
-                    raise IngestError(f"could not write into the corpus, so nothing was added ({exc})") from exc
+                    raise IngestError("could not write into the corpus, so nothing was added "
+                                      f"({_public_error(exc)})") from exc
                 raise
             if written:
                 _build_or_roll_back(engine, written, results, progress)
@@ -142,7 +144,13 @@ def add_files(engine, paths: list[Path | str], *, progress: bool = True) -> list
 
 
 def remove_document(engine, name: str) -> FileResult:
-    """Remove one corpus document (file name or stem) and drop its vectors."""
+    """Remove one corpus document and drop its vectors.
+
+    ``name`` must match exactly (case matters): the corpus file name
+    (``report.md``), its stem (``report``), or the name of the file the user
+    added (front matter ``original``, e.g. ``Report.txt``). A name that fits
+    more than one document removes nothing. The message names what went.
+    """
     settings = engine.settings
     corpus_dir = Path(settings.corpus_dir)
     name = str(name or "").strip()
@@ -150,18 +158,33 @@ def remove_document(engine, name: str) -> FileResult:
         return FileResult(name, False, "give a document name as shown by `qa list` (no folders)")
     with _ingest_lock(settings):
         files = corpus.corpus_files(corpus_dir)
-        match = ([p for p in files if p.name == name] or [p for p in files if p.stem == name]
-                 or [p for p in files if name.lower() in (p.name.lower(), p.stem.lower())])
+        match = [p for p in files if p.name == name] or [p for p in files if p.stem == name]
+        docs: dict[Path, corpus.Document] = {}
+        if not match:  # the name of the file that was added
+            for p in files:
+                try:
+                    docs[p] = corpus.load_document(p)
+                except (OSError, UnicodeDecodeError):
+                    continue
+            match = [p for p, d in docs.items() if str(d.meta.get("original") or "") == name]
         if not match:
-            return FileResult(name, False, f"no document named {name!r} in the corpus (see `qa list`)")
+            low = name.lower()
+            near = sorted(p.name for p in files if low in (p.name.lower(), p.stem.lower(),
+                                                           str(docs[p].meta.get("original") or "").lower()
+                                                           if p in docs else ""))
+            hint = f"; did you mean {', '.join(near)}? (names are case-sensitive)" if near else " (see `qa list`)"
+            return FileResult(name, False, f"no document named {name!r} in the corpus{hint}")
         if len(match) > 1:
             names = ", ".join(p.name for p in match)
             return FileResult(name, False, f"{name!r} matches several documents ({names}); give the full name")
         path = match[0]
+        try:
+            doc = docs.get(path) or corpus.load_document(path)
+        except (OSError, UnicodeDecodeError):  # an unreadable file can still be removed
+            doc = None
         chunks = _indexed(engine)[0].get(path.name)
         if chunks is None:
-            chunks = len(chunking.chunk_document(corpus.load_document(path), settings.chunk_size,
-                                                 settings.chunk_overlap))
+            chunks = len(chunking.chunk_document(doc, settings.chunk_size, settings.chunk_overlap)) if doc else 0
         saved = path.read_bytes()
         path.unlink()
         _fsync_dir(corpus_dir)
@@ -171,8 +194,12 @@ def remove_document(engine, name: str) -> FileResult:
             # put it back so corpus and index stay in step
             _write_atomic(path, saved)
             raise
+    original = str(doc.meta.get("original") or "") if doc else ""
+    what = f"\u201c{doc.title if doc else path.stem}\u201d"
+    if original and original != path.name:
+        what += f", added from {original}"
     logger.info("removed %s (%d chunks)", path.name, chunks)
-    return FileResult(path.name, True, f"removed {path.name} ({chunks} chunks)", chunks=chunks)
+    return FileResult(path.name, True, f"removed {path.name} ({what}; {chunks} chunks)", chunks=chunks)
 
 
 def list_documents(engine) -> list[dict]:
@@ -226,7 +253,8 @@ def check_path(raw: Path | str, roots: list[Path]) -> Path:
     except FileNotFoundError:
         raise IngestError("no such file or folder") from None
     except (OSError, RuntimeError, ValueError) as exc:  # loops, NUL bytes, permissions
-        raise IngestError(f"cannot open this path ({exc})") from None
+        why = "a symbolic link loop" if isinstance(exc, RuntimeError) else _public_error(exc)
+        raise IngestError(f"cannot open this path ({why})") from None
     if not any(resolved.is_relative_to(r) for r in roots):
         how = " (it escapes with '..')" if ".." in given.parts else \
               " (a link pointing elsewhere)" if given.absolute().is_symlink() else ""
@@ -311,7 +339,7 @@ def _read_capped(path: Path, max_mb: float) -> bytes:
         with open(path, "rb") as fh:
             data = fh.read(cap + 1)
     except OSError as exc:
-        raise IngestError(f"cannot read the file ({exc.strerror or exc})") from None
+        raise IngestError(f"cannot read the file ({_public_error(exc)})") from None
     if len(data) > cap:  # it grew while we looked
         raise IngestError(f"the file is over the {max_mb:g} MB limit (QA_MAX_FILE_MB)")
     if not data.strip():
@@ -341,6 +369,9 @@ def decode_text(data: bytes) -> tuple[str, str]:
             except UnicodeDecodeError:
                 break
     if b"\x00" in data:
+        utf16 = _best_utf16(data)  # UTF-16 without a BOM: ASCII characters carry a NUL byte
+        if utf16 is not None:
+            return utf16
         raise IngestError("this is a binary file, not text (it contains NUL bytes)")
     try:
         return _checked(data.decode("utf-8")), "utf-8"
@@ -349,6 +380,9 @@ def decode_text(data: bytes) -> tuple[str, str]:
     cjk = _best_cjk(data)
     if cjk and cjk[0] >= 0.5:
         return _checked(cjk[1]), cjk[2]
+    utf16 = _best_utf16(data)  # all-CJK UTF-16 has no NUL bytes at all
+    if utf16 is not None:
+        return utf16
     from charset_normalizer import from_bytes
 
     guess = from_bytes(data).best()
@@ -359,6 +393,36 @@ def decode_text(data: bytes) -> tuple[str, str]:
     if cjk:
         return _checked(cjk[1]), cjk[2]
     raise IngestError("this looks like a binary file, not text (it is not valid UTF-8, GBK/GB18030 or Big5)")
+
+
+def _best_utf16(data: bytes) -> tuple[str, str] | None:
+    """(text, encoding) when ``data`` reads as BOM-less UTF-16 LE or BE text, else None.
+
+    Both byte orders are decoded strictly and scored by the share of characters
+    that are printable ASCII, whitespace, common hanzi (GB2312 level 1 or Big5's
+    frequent set) or CJK/general punctuation and full-width forms. GBK, Big5 or
+    binary data read as UTF-16 lands on surrogates, Hangul, private-use and rare
+    code points, so it scores far below real text.
+    """
+    if len(data) < 4 or len(data) % 2:
+        return None
+    common = _common_chars()["gb18030"] | _common_chars()["cp950"]
+    best = None
+    for enc in ("utf-16-le", "utf-16-be"):
+        try:
+            text = data.decode(enc)
+        except UnicodeDecodeError:
+            continue
+        sample = text[:50_000]
+        good = sum(1 for ch in sample
+                   if (" " <= ch <= "~") or ch in "\n\r\t\f" or ch in common
+                   or "\u2000" <= ch <= "\u206f" or "\u3000" <= ch <= "\u303f" or "\uff00" <= ch <= "\uffef")
+        score = good / len(sample) if sample else 0.0
+        if best is None or score > best[0]:
+            best = (score, text, enc)
+    if best is None or best[0] < 0.9 or _binary_reason(best[1]) is not None:
+        return None
+    return best[1], best[2]
 
 
 def _checked(text: str) -> str:
@@ -689,9 +753,10 @@ def _build_or_roll_back(engine, written: list[tuple[int, Path]], results: list, 
             path.unlink(missing_ok=True)
         _fsync_dir(written[0][1].parent)
         for i, _ in written:
-            results[i] = FileResult(results[i].name, False, f"not added: indexing failed ({exc})")
+            results[i] = FileResult(results[i].name, False, f"not added: indexing failed ({_public_error(exc)})")
         if isinstance(exc, Exception):
-            raise IngestError(f"indexing failed, so nothing was added ({type(exc).__name__}: {exc})") from exc
+            raise IngestError("indexing failed, so nothing was added "
+                              f"({type(exc).__name__}: {_public_error(exc)})") from exc
         raise
     counts, _ = _indexed(engine)
     for i, path in written:
@@ -768,6 +833,22 @@ def _sweep_temp_files(corpus_dir: Path) -> None:
     for p in corpus_dir.glob(f"{_TEMP_PREFIX}*.tmp"):
         logger.info("removing %s left by an interrupted add", p.name)
         p.unlink(missing_ok=True)
+
+
+_ABS_PATH = re.compile(r"""(?<![\w:/])(?:[A-Za-z]:)?[\\/](?:[^\s'"\\/]+[\\/])*([^\s'"\\/]*)""")
+
+
+def _public_error(exc: BaseException) -> str:
+    """An exception's text fit for the person adding files: no server paths.
+
+    OSErrors give their reason (``Permission denied``); any absolute path left
+    in other messages is cut to its last component, the name the user knows.
+    """
+    if isinstance(exc, OSError) and exc.strerror:
+        text = exc.strerror
+    else:
+        text = str(exc) or type(exc).__name__
+    return _ABS_PATH.sub(lambda m: m.group(1) or "…", text)
 
 
 def _size(n: int) -> str:

@@ -165,13 +165,14 @@ def build_bridge(texts: list[str]) -> dict[str, list[list]]:
             for key, cands in table.items()}
 
 
-_PLACE_DEF = re.compile(r"^([A-Z][a-z]+(?: [A-Z][a-z]+)?) (?:city|province|county|municipality|prefecture|"
+_PLACE_DEF = re.compile(r"^([A-Z][a-z]+(?: [A-Z][a-z]+)?) (city|province|county|municipality|prefecture|"
                         r"district|town|special administrative region|autonomous region)\b")
 
 
 @lru_cache(maxsize=1)
-def cedict_places() -> tuple[tuple[str, str], ...]:
-    """(English, Chinese) names of every place CC-CEDICT knows (cities, provinces ...)."""
+def cedict_places() -> tuple[tuple[str, str, bool], ...]:
+    """(English, Chinese, major) for every place CC-CEDICT knows; major = a city, province,
+    municipality or region (not a county or town, whose pinyin names collide with surnames)."""
     out = set()
     with gzip.open(cedict_path(), "rt", encoding="utf-8") as fh:
         for line in fh:
@@ -180,8 +181,11 @@ def cedict_places() -> tuple[tuple[str, str], ...]:
                 continue
             place = _PLACE_DEF.match(m.group(3).split("/")[0])
             if place and len(m.group(2)) >= 2:
-                out.add((place.group(1).lower(), m.group(2)))
+                out.add((place.group(1).lower(), m.group(2), place.group(2) in _MAJOR))
     return tuple(sorted(out))
+
+
+_MAJOR = {"city", "province", "municipality", "special administrative region", "autonomous region"}
 
 
 def _in_text(zh: str, text: str) -> bool:
@@ -191,12 +195,12 @@ def _in_text(zh: str, text: str) -> bool:
 def absent_places(corpus_text: str) -> list[list[str]]:
     """[English, Chinese] names of places CC-CEDICT knows that the corpus never
     mentions: a question about one of them cannot be answered here."""
-    return [[en, zh] for en, zh in cedict_places() if not _in_text(zh, corpus_text)]
+    return [[en, zh, major] for en, zh, major in cedict_places() if not _in_text(zh, corpus_text)]
 
 
 def present_places(corpus_text: str) -> list[list[str]]:
     """[English, Chinese] names of the places the corpus does mention."""
-    return [[en, zh] for en, zh in cedict_places() if _in_text(zh, corpus_text)]
+    return [[en, zh, major] for en, zh, major in cedict_places() if _in_text(zh, corpus_text)]
 
 
 def _keep(slot: dict, zh: str, w: float) -> None:

@@ -23,14 +23,14 @@ from .lexical import absent_places, bm25_tokens, build_bridge, present_places
 from .index import IndexStore, StoredIndex, choose_ann, make_ann
 from .answer import REASONS, Answer, abstain_reason
 from .ranker import Question, load_model
-from .reader import TOP_PASSAGES, read, sentences_of, signals
+from .reader import TOP_PASSAGES, read, sentences_of, signals, with_choice
 from .retrieve import Passage, clean_question
 from .settings import Settings
 
 logger = logging.getLogger(__name__)
 
 # Bump when what a build derives (extras, vectors' inputs) changes shape or meaning.
-PIPELINE_VERSION = 6
+PIPELINE_VERSION = 7
 
 
 @dataclass
@@ -233,8 +233,8 @@ class Engine:
                           kind=q.kind)
         s = r.sentence
         if model.abstain is not None and r.text is not None:
-            sig = signals(q, out.contexts, out.top_dense, out.coverage, sents)
-            sig[-2], sig[-1] = r.confidence, r.margin
+            sig = with_choice(signals(q, out.contexts, out.top_dense, out.coverage, sents), r.confidence,
+                              r.margin, r.x)
             if model.abstain.p(sig) >= model.abstain.threshold:
                 return Answer(q.text, None, None, None, shown, reason=REASONS["unsupported"],
                               reason_code="unsupported", kind=q.kind)

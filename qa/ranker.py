@@ -349,7 +349,7 @@ class Abstainer:
                    np.array(d["coef"], np.float32), float(d["intercept"]), float(d["threshold"]))
 
 
-def fit_abstainer(S: np.ndarray, unanswerable: np.ndarray, max_false: float = 0.03) -> Abstainer | None:
+def fit_abstainer(S: np.ndarray, unanswerable: np.ndarray, max_false: float = 0.01) -> Abstainer | None:
     """Logistic fit; the threshold lets at most ``max_false`` of answerable questions abstain."""
     from sklearn.linear_model import LogisticRegression
 

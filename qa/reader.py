@@ -52,17 +52,19 @@ class Reading:
     score: float
     confidence: float
     margin: float
+    x: np.ndarray | None = None  # the chosen candidate's features
 
 
 def read(model: AnswerModel, q: Question, sentences: list[Sentence]) -> Reading:
     pairs, Xb = candidates(q, sentences)
-    i, best, margin = best_of(model, model.features(q, Xb))
+    X = model.features(q, Xb)
+    i, best, margin = best_of(model, X)
     if i < 0:
         top = max(sentences, key=lambda s: (s.dense_gap, -s.passage_rank), default=None)
         return Reading(top, None, None, None, 0.0, 0.0, 0.0)
     s, sp = pairs[i]
     return Reading(s, s.text[sp.a:sp.b], s.start + sp.a, s.start + sp.b, best,
-                   model.confidence(best, margin), margin)
+                   model.confidence(best, margin), margin, X[i])
 
 
 def label(text: str, golds: list[str]) -> float:
@@ -98,19 +100,40 @@ def answer_strength(q: Question, text: str) -> float:
 # ---- answerability: do the passages say at all? ---------------------------------
 
 SIGNALS = ["top_dense", "lexical_coverage", "missing_top3", "missing_top1", "best_sentence_cover",
-           "places_missing", "english", "confidence", "margin"]
+           "places_missing", "english", "heaviest_missing_top3",
+           # of the chosen candidate (filled by ``with_choice``)
+           "confidence", "margin", "cand_sentence_cover", "cand_clause_cover", "cand_proximity",
+           "cand_unit_ok", "cand_unit_bad", "cand_p_kind", "cand_kind_match"]
+_CHOSEN = ["sentence_cover", "clause_cover", "proximity", "unit_ok", "unit_bad", "p_kind"]
 
 
 def signals(q: Question, contexts: list[str], top_dense: float, coverage: float,
             sentences: list[Sentence]) -> np.ndarray:
     """What tells an on-topic question the documents answer from one they don't:
-    how much of the question (idf-weighted) the best passages leave unsaid."""
+    how much of the question (idf-weighted) the best passages leave unsaid, and
+    how well the chosen candidate fits (see ``with_choice``)."""
     from .ranker import _cover
 
     terms = q.terms
     joined = "".join(contexts)
-    return np.array([top_dense, coverage, 1 - _cover(joined, terms),
-                     1 - _cover(contexts[0], terms) if contexts else 1.0,
-                     max((_cover(s.text, terms) for s in sentences), default=0.0),
-                     float(bool(q.places) and not any(p in joined for p in q.places)),
-                     float(q.lang == "en"), 0.0, 0.0], dtype=np.float32)
+    heaviest = max(terms.values(), default=0.0)
+    missing = max((w for t, w in terms.items() if t not in joined), default=0.0)
+    out = np.zeros(len(SIGNALS), np.float32)
+    out[:8] = [top_dense, coverage, 1 - _cover(joined, terms),
+               1 - _cover(contexts[0], terms) if contexts else 1.0,
+               max((_cover(s.text, terms) for s in sentences), default=0.0),
+               float(bool(q.places) and not any(p in joined for p in q.places)),
+               float(q.lang == "en"), missing / heaviest if heaviest else 1.0]
+    return out
+
+
+def with_choice(sig: np.ndarray, confidence: float, margin: float, x: np.ndarray) -> np.ndarray:
+    """``signals`` completed with the chosen candidate's confidence and features (an EXPANDED row)."""
+    from .ranker import EXPANDED
+
+    out = sig.copy()
+    out[8], out[9] = confidence, margin
+    for j, name in enumerate(_CHOSEN):
+        out[10 + j] = x[EXPANDED.index(name)]
+    out[16] = float(x[[EXPANDED.index(f) for f in EXPANDED if f.startswith("match:")]].max())
+    return out

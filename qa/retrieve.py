@@ -136,11 +136,12 @@ class HybridSearcher:
         self.texts: dict[str, str] = index.extras.get("docs", {})
         self.corpus_squashed = re.sub(r"\s+", "", "".join(self.texts.values()))
         places = index.extras.get("absent_places", [])
-        self.absent_en = {en for en, _ in places}
-        self.absent_zh = {zh for _, zh in places}
         present = index.extras.get("present_places", [])
-        self.places_zh = {zh.rstrip("市省县区") for _, zh in present if len(zh.rstrip("市省县区")) >= 2}
-        self.places_en = {en: zh.rstrip("市省县区") for en, zh in present if len(zh.rstrip("市省县区")) >= 2}
+        # an English name is unknown only when no place of that name (苏州 / 宿州: Suzhou) is in the corpus
+        self.absent_en = {en for en, _, major in places if major} - {en for en, _, _ in present}
+        self.absent_zh = {zh for _, zh, _ in places}
+        self.places_zh = {zh.rstrip("市省县区") for _, zh, _ in present if len(zh.rstrip("市省县区")) >= 2}
+        self.places_en = {en: zh.rstrip("市省县区") for en, zh, _ in present if len(zh.rstrip("市省县区")) >= 2}
         sentences = index.extras.get("sentences", [])
         self.sentence_row = {(d, a, b): i for i, (d, a, b) in enumerate(sentences)}
         self.sentence_vectors = index.extras.get("sentence_vectors")
