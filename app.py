@@ -839,6 +839,8 @@ CSS = """
 .qa-table tr, .qa-table thead, .qa-table tbody, .qa-table tfoot { border: none !important; }
 .qa-table th, .qa-table td { text-align: left; padding: 9px 10px !important; border: none !important;
   border-bottom: 1px solid var(--border-color-primary) !important; background: transparent !important; }
+/* long unbroken titles and names wrap inside their cell instead of widening the table */
+.qa-table th, .qa-table td { overflow-wrap: anywhere; word-break: break-word; min-width: 0; }
 .qa-table th { font-size: .75rem; text-transform: uppercase; letter-spacing: .05em;
   color: var(--body-text-color-subdued); }
 .qa-table tfoot td { font-weight: 700; border-bottom: none !important; }
@@ -879,10 +881,28 @@ CSS = """
 """
 
 
-def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, **kwargs):
-    """Serve ``demo`` with the page's look; extra ``kwargs`` go to ``Blocks.launch``."""
+UPLOAD_CACHE_CLEANUP = (1800, 3600)  # every 30 minutes, delete uploads older than an hour
+
+
+def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, *,
+           settings: Settings | None = None, delete_cache: tuple[int, int] | None = UPLOAD_CACHE_CLEANUP,
+           **kwargs):
+    """Serve ``demo`` with the page's look; extra ``kwargs`` go to ``Blocks.launch``.
+
+    Uploads are capped at ``settings.max_file_mb`` (QA_MAX_FILE_MB, the same cap
+    ingestion applies) before they reach the disk, and gradio's upload cache is
+    swept every ``delete_cache[0]`` seconds of files older than ``delete_cache[1]``
+    (ingestion copies what it keeps into the corpus).
+    """
+    if settings is None:
+        try:
+            settings = Settings.from_env()
+        except ValueError:  # a bad QA_* value: the engine reports it; the cap falls back to the default
+            settings = Settings()
+    if delete_cache is not None and getattr(demo, "delete_cache", None) is None:
+        demo.delete_cache = tuple(delete_cache)  # read by gradio when launch() creates the server
     options = dict(server_name=host, server_port=port, show_error=False, footer_links=["api"],
-                   theme=THEME, css=CSS)
+                   theme=THEME, css=CSS, max_file_size=int(settings.max_file_mb * 1024 * 1024))
     options.update(kwargs)
     return demo.launch(**options)
 
