@@ -12,6 +12,7 @@ from conftest import ROOT
 from qa import cv
 from qa.pool import POOL_DIR, THIRD_PARTY, load_pool, resolve
 from qa.ranker import FEATURES, INDEX
+from qa.reader import SIGNALS
 
 
 def test_the_pool_covers_every_document_and_kind():
@@ -68,7 +69,7 @@ def _item(doc, rng, flip=False):
     f1[right] = 1.0
     row = {"doc": doc, "question": "多少件？", "kind": "count", "lang": "zh", "id": f"{doc}-{right}"}
     return cv.Item(row, "zh", 1, ["1件"], "", X, f1, [str(i) for i in range(12)],
-                   np.zeros(9, np.float32))
+                   np.zeros(len(SIGNALS), np.float32))
 
 
 def test_held_out_folds_are_judged_by_a_model_that_never_saw_them():
