@@ -213,7 +213,9 @@ def featurize(q: Question, s: Sentence, span: Span, dup: int = 0) -> np.ndarray:
     qtext = q.text if q.lang == "zh" else "".join(q.terms)
     chars = [ch for ch in text if not ch.isspace()]
     x[INDEX["overlap"]] = sum(ch in qtext for ch in chars) / max(len(chars), 1)
-    x[INDEX["in_question"]] = float(text in q.text or any(text == t for t in q.terms))
+    digits = re.findall(r"\d+(?:\.\d+)?", text)  # 2012年 repeats a question naming 2012
+    x[INDEX["in_question"]] = float(text in q.text or any(text == t for t in q.terms)
+                                    or bool(digits) and all(d in q.text for d in digits))
     x[INDEX["dense_gap"]] = max(-0.2, s.dense_gap)
     x[INDEX["passage_gap"]] = max(-0.2, s.passage_gap)
     x[INDEX[f"prank{min(s.passage_rank, 2)}"]] = 1
@@ -396,11 +398,11 @@ def fit(groups: list[tuple[np.ndarray, np.ndarray]], l2: float = 1.0) -> AnswerM
         total, grad = 0.5 * l2 * w @ w, l2 * w
         for X, y in Z:
             s = X @ w
-            s = s - s.max()
-            e = np.exp(s)
-            p_all = e / e.sum()
-            p_pos = e * y / (e * y).sum()
-            total -= np.log((e * y).sum() / e.sum())
+            lse_all = np.logaddexp.reduce(s)
+            lse_pos = np.logaddexp.reduce(s[y])
+            total -= lse_pos - lse_all  # -log P(a right candidate), in log space: no underflow
+            p_all = np.exp(s - lse_all)
+            p_pos = np.where(y, np.exp(s - lse_pos), 0.0)
             grad = grad + X.T @ (p_all - p_pos)
         return total, grad
 
@@ -429,13 +431,16 @@ def fit_calibration(best: np.ndarray, margin: np.ndarray, correct: np.ndarray) -
 
 
 def precision_threshold(conf: np.ndarray, correct: np.ndarray, target: float = 0.9,
-                        min_support: int = 10) -> float:
-    """Lowest confidence whose shown-above set reaches ``target`` precision."""
+                        min_support: int = 10, z: float = 1.0) -> float:
+    """Lowest confidence whose shown-above set reaches ``target`` precision, judged by the
+    Wilson lower bound (``z`` standard errors) so a lucky streak on few questions does not count."""
     order = np.argsort(-conf)
     best = 1.0
     hits = 0
     for n, i in enumerate(order, 1):
         hits += correct[i]
-        if n >= min_support and hits / n >= target:
+        p = hits / n
+        lower = (p + z * z / (2 * n) - z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))) / (1 + z * z / n)
+        if n >= min_support and lower >= target:
             best = float(conf[i])
     return best

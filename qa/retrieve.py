@@ -161,8 +161,9 @@ class HybridSearcher:
             known = sum(t in self.bm25.vocab for t in zh)
             return terms, known / len(zh) if zh else 0.0
         terms, coverage = self.bridge.translate(q)
-        for t in zh:  # Chinese words inside an English question count as they are
-            if _HAN.search(t):
+        for t in zh:  # Chinese words, and Latin ones the corpus uses (PCT, WIPO), count as they are
+            if _HAN.search(t) or (len(t) >= 2 and t.isascii() and t.isalpha() and t in self.bm25.vocab
+                                  and t not in self.bridge.table):
                 terms[t] = 1.0
         return terms, coverage
 
