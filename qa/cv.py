@@ -71,11 +71,6 @@ def eval_engine(base: Settings | None = None):
     return Engine(settings)
 
 
-def doc_key(doc: str) -> str:
-    """The evaluation corpus's file for a pool row's document."""
-    return Path(doc.split("/", 1)[1]).stem + ".md" if doc.startswith("third-party/") else doc
-
-
 def folds(rows: list[dict], n: int = N_FOLDS) -> dict[str, int]:
     """Whole documents to folds, balancing question counts (largest first)."""
     sizes: dict[str, int] = {}

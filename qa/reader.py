@@ -67,16 +67,6 @@ def read(model: AnswerModel, q: Question, sentences: list[Sentence]) -> Reading:
                    model.confidence(best, margin), margin, X[i])
 
 
-def label(text: str, golds: list[str]) -> float:
-    from .evaluation import char_f1
-
-    return max((char_f1(text, g) for g in golds), default=0.0)
-
-
-def matrix(q: Question, sentences: list[Sentence]) -> tuple[list, np.ndarray]:
-    return candidates(q, sentences)
-
-
 def answer_strength(q: Question, text: str) -> float:
     """0..1: how well a passage holds an answer of the asked-for kind near the
     question's terms (a 亿元 figure right next to 质押金额 for "total value of pledges")."""
