@@ -2,10 +2,10 @@
 
 ``Answer.status`` says which of three cases applies:
 
-- ``answer``: a span whose calibrated confidence reaches the threshold where
-  held-out precision was at least .90; ``answer`` holds it.
+- ``answer``: a span whose calibrated confidence reaches the display threshold
+  (where the lower bound of out-of-fold precision reached .90); ``answer`` holds it.
 - ``sentence``: the best sentence and its passage only; the reader's best
-  span is in ``span`` but is not presented as the answer.
+  span, if it found one, is in ``span`` but is not presented as the answer.
 - ``not_found``: the documents do not say (``reason`` / ``reason_code``).
 """
 from __future__ import annotations
