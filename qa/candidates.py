@@ -134,6 +134,8 @@ def _words(clause: str) -> tuple[tuple[str, str], ...]:
 _NOUNISH = {"n", "nz", "nt", "ns", "nr", "nrt", "nrfg", "j", "l", "eng", "vn", "an", "b", "ng", "x", "m", "q"}
 _WORDY = re.compile(r"[\w\u4e00-\u9fff]")
 _GLUE = {"的", "和", "与", "及", "、"}
+_SPECIFIC = {"clause": 0, "np": 1, "list": 2, "head": 3, "org": 4, "pattern": 5, "quote": 6}
+_LEADING = set("vpcu")  # posseg classes a head-anchored name never starts with (verbs, particles)
 
 
 def sentence_spans(sentence: str) -> tuple[Span, ...]:
@@ -150,8 +152,9 @@ def _spans(sentence: str) -> tuple[Span, ...]:
             a += 1
         while b > a and sentence[b - 1] in " \u3000\t":
             b -= 1
-        if b - a >= 1 and (a, b) not in out:
-            out[(a, b)] = Span(a, b, kind, source)
+        old = out.get((a, b))
+        if b - a >= 1 and (old is None or _SPECIFIC[source] > _SPECIFIC[old.source]):
+            out[(a, b)] = Span(a, b, kind, source)  # the same span keeps its most specific reading
 
     typed = []
     for kind in ("date", "money", "percent", "duration", "count", "rank"):
@@ -206,7 +209,8 @@ def _clause_spans(sentence: str, c0: int, c1: int, add) -> None:
                 continue
             k = bounds.index(end)
             for s in range(max(0, k - 6), k):
-                if bounds[k] - bounds[s] > len(m.group()) and words[s][0] not in _GLUE:
+                if bounds[k] - bounds[s] > len(m.group()) and words[s][0] not in _GLUE \
+                        and words[s][1][:1] not in _LEADING:  # 并收到X局 is not a name; X局 is
                     add(c0 + bounds[s], c0 + end, kind, "head" if kind == "phrase" else "org")
     # 、-lists: every item boundary choice of the first and last item
     if "、" in clause:
