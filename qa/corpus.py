@@ -48,15 +48,60 @@ class Document:
         return self.text[self.body_start:]
 
 
-def split_front_matter(text: str) -> tuple[dict, int]:
-    """Return (metadata, body offset). Text without front matter gives ({}, 0)."""
+MAX_FRONT_MATTER = 16 * 1024  # characters; real front matter is a few hundred
+
+
+class UnsafeFrontMatter(ValueError):
+    """Front matter that is refused before it is built: too large, or YAML anchors/aliases."""
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """A SafeLoader that refuses anchors and aliases: no billion-laughs expansion.
+
+    The check runs on parser events, before any node is composed, so a bomb
+    costs only the time to scan its (capped) text.
+    """
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise UnsafeFrontMatter("the front matter uses YAML anchors or aliases (& / *), "
+                                    "which are not allowed")
+        return super().compose_node(parent, index)
+
+
+class _NoAliasDumper(yaml.SafeDumper):
+    """Writes shared values out in full: what we write must load with :class:`_NoAliasLoader`."""
+
+    def ignore_aliases(self, data):
+        return True
+
+
+def load_front_matter(block: str) -> object:
+    """Parse one front-matter block safely; ``UnsafeFrontMatter`` or ``yaml.YAMLError`` if refused."""
+    if len(block) > MAX_FRONT_MATTER:
+        raise UnsafeFrontMatter(f"the front matter is over {MAX_FRONT_MATTER // 1024} KB")
+    return yaml.load(block, Loader=_NoAliasLoader)
+
+
+def split_front_matter(text: str, *, strict: bool = False) -> tuple[dict, int]:
+    """Return (metadata, body offset). Text without front matter gives ({}, 0).
+
+    Unreadable or unsafe front matter (see :func:`load_front_matter`) is treated
+    as text with a warning, or raises ``UnsafeFrontMatter`` when ``strict``.
+    """
     if not text.startswith(_FENCE + "\n"):
         return {}, 0
     end = text.find("\n" + _FENCE + "\n", len(_FENCE))
     if end < 0:
         return {}, 0
     try:
-        meta = yaml.safe_load(text[len(_FENCE) + 1:end]) or {}
+        meta = load_front_matter(text[len(_FENCE) + 1:end]) or {}
+    except UnsafeFrontMatter as exc:
+        if strict:
+            raise
+        logger.warning("refusing front matter (%s); treating it as text", exc)
+        return {}, 0
     except yaml.YAMLError:
         logger.warning("unreadable front matter; treating it as text")
         return {}, 0
@@ -67,8 +112,8 @@ def split_front_matter(text: str) -> tuple[dict, int]:
 
 def render(meta: dict, body: str) -> str:
     """Front matter + body, the on-disk form of a corpus document."""
-    head = yaml.safe_dump({k: v for k, v in meta.items() if v not in (None, "")},
-                          allow_unicode=True, sort_keys=False).strip()
+    head = yaml.dump({k: v for k, v in meta.items() if v not in (None, "")}, Dumper=_NoAliasDumper,
+                     allow_unicode=True, sort_keys=False).strip()
     return f"{_FENCE}\n{head}\n{_FENCE}\n{body}"
 
 

@@ -13,6 +13,7 @@ one (copy-on-write), so queries keep working while documents are added.
 """
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -211,27 +212,39 @@ class IndexStore:
         """Persist a new generation and make it live atomically. Caller holds ``lock``."""
         gen = f"gen-{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:6]}"
         tmp = self.dir / f".tmp-{gen}"
-        tmp.mkdir(parents=True)
-        extras = extras or {}
-        manifest = {**manifest, "format": FORMAT_VERSION, "generation": gen, "n_chunks": len(chunks),
-                    "extras": sorted(extras)}
-        for name, value in extras.items():
-            if isinstance(value, np.ndarray):
-                np.save(tmp / f"{name}.npy", value)
-            else:
-                (tmp / f"{name}.json").write_text(json.dumps(value, ensure_ascii=False), encoding="utf-8")
-        with open(tmp / "chunks.jsonl", "w", encoding="utf-8") as fh:
-            for c in chunks:
-                fh.write(json.dumps(c.to_dict(), ensure_ascii=False) + "\n")
-        np.save(tmp / "vectors.npy", np.ascontiguousarray(vectors, dtype=np.float32))
-        faiss.write_index(ann, str(tmp / "ann.faiss"))
-        # the manifest goes last: a generation without one is never loaded
-        (tmp / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1),
-                                          encoding="utf-8")
-        _fsync_dir_files(tmp)
-        previous = self.current()
-        os.replace(tmp, self.dir / gen)
-        _atomic_write_text(self.dir / _POINTER, gen + "\n")
+        moved = False
+        try:
+            tmp.mkdir(parents=True)
+            extras = extras or {}
+            manifest = {**manifest, "format": FORMAT_VERSION, "generation": gen, "n_chunks": len(chunks),
+                        "extras": sorted(extras)}
+            for name, value in extras.items():
+                if isinstance(value, np.ndarray):
+                    np.save(tmp / f"{name}.npy", value)
+                else:
+                    (tmp / f"{name}.json").write_text(json.dumps(value, ensure_ascii=False), encoding="utf-8")
+            with open(tmp / "chunks.jsonl", "w", encoding="utf-8") as fh:
+                for c in chunks:
+                    fh.write(json.dumps(c.to_dict(), ensure_ascii=False) + "\n")
+            np.save(tmp / "vectors.npy", np.ascontiguousarray(vectors, dtype=np.float32))
+            faiss.write_index(ann, str(tmp / "ann.faiss"))
+            # the manifest goes last: a generation without one is never loaded
+            (tmp / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1),
+                                              encoding="utf-8")
+            _fsync_dir_files(tmp)
+            previous = self.current()
+            os.replace(tmp, self.dir / gen)
+            moved = True
+            _atomic_write_text(self.dir / _POINTER, gen + "\n")
+        except BaseException as exc:
+            # nothing half-written stays behind; the live generation is untouched
+            shutil.rmtree(tmp, ignore_errors=True)
+            if moved and self.current() != gen:
+                shutil.rmtree(self.dir / gen, ignore_errors=True)
+            if _disk_full(exc):
+                raise OSError(errno.ENOSPC, "the disk is full: the index could not be written and is "
+                              "unchanged (free some space and build again)") from exc
+            raise
         logger.info("index generation %s is live (%d chunks)", gen, len(chunks))
         # the previous generation stays one round for readers mid-load
         self.collect_garbage(keep={gen, previous or ""})
@@ -250,13 +263,24 @@ def _read_extra(path: Path, name: str):
     return json.loads((path / f"{name}.json").read_text(encoding="utf-8"))
 
 
+def _disk_full(exc: BaseException) -> bool:
+    """An ENOSPC/EDQUOT OSError, or a faiss RuntimeError about one (faiss wraps fwrite failures)."""
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
+    return isinstance(exc, RuntimeError) and "No space left on device" in str(exc)
+
+
 def _atomic_write_text(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:6]}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _fsync_dir_files(path: Path) -> None:

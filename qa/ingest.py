@@ -18,6 +18,7 @@ rebuild; the index itself is swapped copy-on-write by :mod:`qa.index`.
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import logging
@@ -306,7 +307,10 @@ def convert_file(path: Path, settings, *, display: str | None = None, progress: 
         if encoding != "utf-8":
             logger.info("%s: decoded as %s", display, encoding)
         text = text.replace("\r\n", "\n").replace("\r", "\n")
-        meta, start = corpus.split_front_matter(text)
+        try:
+            meta, start = corpus.split_front_matter(text, strict=True)
+        except corpus.UnsafeFrontMatter as exc:
+            raise IngestError(f"refusing this file's front matter: {exc}") from None
         text = text[start:]
         title = str(meta.get("title") or "").strip() or None
     elif fmt == "pdf":
@@ -533,10 +537,42 @@ def _pdf_text(data: bytes, display: str, progress: bool) -> tuple[str, str | Non
     return text, title
 
 
+DOCX_MAX_UNPACKED_MB = 200  # all members of a .docx together, unpacked
+DOCX_MAX_RATIO = 100  # a member this much smaller packed than unpacked ...
+DOCX_RATIO_MIN_MB = 10  # ... and at least this big unpacked is a zip bomb
+
+
+def _check_zip(data: bytes) -> None:
+    """Refuse a .docx whose members unpack to too much (a zip bomb), before any of it is read.
+
+    The sizes are the ones the zip declares; :mod:`zipfile` (which python-docx
+    reads through) never returns more than a member's declared size.
+    """
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            members = zf.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError) as exc:
+        raise IngestError(f"cannot read this .docx; it looks damaged or is not a Word file ({exc})") from None
+    total = 0
+    mb = 1024 * 1024
+    for info in members:
+        total += info.file_size
+        if total > DOCX_MAX_UNPACKED_MB * mb:
+            raise IngestError(f"this .docx unpacks to more than {DOCX_MAX_UNPACKED_MB} MB "
+                              "(a zip bomb?); it is refused rather than opened")
+        if info.file_size > DOCX_RATIO_MIN_MB * mb and info.file_size > DOCX_MAX_RATIO * max(1, info.compress_size):
+            ratio = info.file_size / max(1, info.compress_size)
+            raise IngestError(f"this .docx has a part ({info.filename}) packed {ratio:.0f}:1, "
+                              f"{_size(info.file_size)} unpacked (a zip bomb?); it is refused rather than opened")
+
+
 def _docx_text(data: bytes) -> tuple[str, str | None]:
     import docx
     from docx.table import Table
 
+    _check_zip(data)
     try:
         document = docx.Document(io.BytesIO(data))
     except Exception as exc:
@@ -590,6 +626,62 @@ _CJK_EDGE = "\u3400-\u9fff\u3000-\u303f\uff00-\uffef"
 _WRAP = re.compile(rf"(?<=[{_CJK_EDGE}])\s*\n\s*(?=[{_CJK_EDGE}])")
 
 
+MAX_HTML_DEPTH = 1000  # elements open at once; real pages stay under ~100, parsing cost grows with depth
+_HTML_VOID = frozenset("area base br col embed hr img input keygen link meta param source track wbr".split())
+_HTML_RAW = ("script", "style", "textarea", "title", "xmp", "plaintext")
+_HTML_TAG = re.compile(r"<!--|<(/?)([A-Za-z][A-Za-z0-9:_-]*)[^<>]*(>?)")
+_HTML_RAW_END = {name: re.compile(rf"</{name}\b", re.I) for name in _HTML_RAW}
+
+
+def html_depth(html: str, limit: int = MAX_HTML_DEPTH) -> int:
+    """How deep elements nest in ``html`` as html.parser builds the tree, in one linear scan.
+
+    Stops counting once ``limit`` is passed (the result is then ``limit + 1``).
+    Void and self-closed tags open nothing, comments and raw-text elements
+    (script, style, ...) are skipped, and an end tag closes its element and any
+    left open inside it, or nothing when no such element is open (as bs4 does).
+    """
+    stack: list[str] = []
+    open_count: dict[str, int] = {}
+    pos, deepest = 0, 0
+    while True:
+        m = _HTML_TAG.search(html, pos)
+        if m is None:
+            return deepest
+        if m.group(0) == "<!--":
+            end = html.find("-->", m.end())
+            if end < 0:
+                return deepest
+            pos = end + 3
+            continue
+        pos = m.end()
+        if not m.group(3):  # "<a" with no ">" before the next tag is text to html.parser
+            continue
+        closing, name = m.group(1), m.group(2).lower()
+        if closing:
+            if open_count.get(name):
+                while stack:
+                    top = stack.pop()
+                    open_count[top] -= 1
+                    if top == name:
+                        break
+            continue
+        if name in _HTML_VOID or m.group(0).endswith("/>"):
+            continue
+        if name in _HTML_RAW_END:
+            end = _HTML_RAW_END[name].search(html, pos)
+            if end is None:
+                return deepest
+            pos = end.start()
+            continue
+        stack.append(name)
+        open_count[name] = open_count.get(name, 0) + 1
+        if len(stack) > deepest:
+            deepest = len(stack)
+            if deepest > limit:
+                return deepest
+
+
 def _html_text(data: bytes) -> tuple[str, str | None]:
     from bs4 import BeautifulSoup, Comment, Declaration, Doctype, ProcessingInstruction
 
@@ -604,6 +696,9 @@ def _html_text(data: bytes) -> tuple[str, str | None]:
             html = None
     if html is None:
         html, _ = decode_text(data)
+    if html_depth(html) > MAX_HTML_DEPTH:
+        raise IngestError(f"this page nests its elements more than {MAX_HTML_DEPTH} levels deep, "
+                          "which no real page does; it is refused rather than parsed")
     soup = BeautifulSoup(html, "html.parser")
     title = soup.title.get_text(" ", strip=True) if soup.title else None
     h1 = soup.find("h1")
@@ -844,7 +939,9 @@ def _public_error(exc: BaseException) -> str:
     OSErrors give their reason (``Permission denied``); any absolute path left
     in other messages is cut to its last component, the name the user knows.
     """
-    if isinstance(exc, OSError) and exc.strerror:
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC and "disk is full" not in (exc.strerror or ""):
+        text = f"the disk is full ({exc.strerror or 'No space left on device'})"
+    elif isinstance(exc, OSError) and exc.strerror:
         text = exc.strerror
     else:
         text = str(exc) or type(exc).__name__
