@@ -91,7 +91,7 @@ _EN_ASK = re.compile(r"\b(?:which|what)\s+(?:(?:kind|type|sort|form)s?\s+of\s+)?
 
 def question_heads(question: str, lang: str, translate=None) -> set[str]:
     """Head nouns a 什么/哪个 (which/what) question asks for: 哪个审判庭 -> {审判庭}."""
-    from .lexical import ZH_STOP, _jieba
+    from .lexical import ZH_STOP
 
     heads: set[str] = set()
     if lang == "zh":

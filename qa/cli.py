@@ -83,6 +83,7 @@ def cmd_eval(args) -> int:
 
 def cmd_cv(args) -> int:
     from . import cv
+    from .ranker import MODEL_PATH
 
     report = cv.run(save=args.save, progress=not args.json)
     if args.json:
@@ -94,7 +95,7 @@ def cmd_cv(args) -> int:
     else:
         print(cv.format_cv(report))
         if args.save:
-            print(f"\nanswer model fitted on the whole pool and written to {cv.MODEL_PATH}")
+            print(f"\nanswer model fitted on the whole pool and written to {MODEL_PATH}")
     return 0
 
 

@@ -19,14 +19,13 @@ import logging
 import re
 import shutil
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
 from .evaluation import char_f1, evidence_of, first_hit, squash
 from .pool import THIRD_PARTY, load_pool
 from .qkind import fit_kinds
-from .ranker import MODEL_PATH, AnswerModel, Question, best_of, candidates, expand, fit, fit_abstainer, \
+from .ranker import AnswerModel, Question, best_of, candidates, expand, fit, fit_abstainer, \
     fit_calibration, precision_threshold
 from .reader import TOP_PASSAGES, sentences_of, signals, with_choice
 from .retrieve import FUSION, FUSION_PATH

@@ -28,6 +28,7 @@ import numpy as np
 from filelock import FileLock
 
 from .chunking import Chunk
+from .fsutil import write_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -271,16 +272,7 @@ def _disk_full(exc: BaseException) -> bool:
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:6]}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_atomic(path, text.encode("utf-8"))
 
 
 def _fsync_dir_files(path: Path) -> None:

@@ -27,7 +27,6 @@ import re
 import stat
 import tempfile
 import unicodedata
-import uuid
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -39,6 +38,7 @@ from tqdm import tqdm
 
 from . import chunking, corpus
 from .errors import IngestError
+from .fsutil import fsync_dir, write_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -188,7 +188,7 @@ def remove_document(engine, name: str) -> FileResult:
             chunks = len(chunking.chunk_document(doc, settings.chunk_size, settings.chunk_overlap)) if doc else 0
         saved = path.read_bytes()
         path.unlink()
-        _fsync_dir(corpus_dir)
+        fsync_dir(corpus_dir)
         try:
             engine.build(progress=False)
         except BaseException:
@@ -846,7 +846,7 @@ def _build_or_roll_back(engine, written: list[tuple[int, Path]], results: list, 
     except BaseException as exc:
         for _, path in written:
             path.unlink(missing_ok=True)
-        _fsync_dir(written[0][1].parent)
+        fsync_dir(written[0][1].parent)
         for i, _ in written:
             results[i] = FileResult(results[i].name, False, f"not added: indexing failed ({_public_error(exc)})")
         if isinstance(exc, Exception):
@@ -897,30 +897,7 @@ def _ingest_lock(settings):
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.parent / f"{_TEMP_PREFIX}{uuid.uuid4().hex}.tmp"
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    write_atomic(path, data, prefix=_TEMP_PREFIX)  # _sweep_temp_files finds what a kill leaves
 
 
 def _sweep_temp_files(corpus_dir: Path) -> None:
