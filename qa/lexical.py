@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .settings import cache_dir
+
 logger = logging.getLogger(__name__)
 
 _HAN = re.compile(r"[\u3400-\u9fff]")
@@ -41,6 +43,13 @@ def _jieba():
     import jieba
 
     jieba.setLogLevel(logging.WARNING)
+    # the parsed dictionary is cached beside the model, not in /tmp, which may be wiped
+    cache = cache_dir() / "jieba"
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        jieba.dt.tmp_dir = str(cache)
+    except OSError:  # read-only home: jieba falls back to the system temp dir
+        pass
     jieba.initialize()
     return jieba
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import chunking, corpus
-from .embedding import Encoder
+from .embedding import Encoder, make_encoder
 from .lexical import absent_places, bm25_tokens, build_bridge, present_places
 from .index import IndexStore, StoredIndex, choose_ann, make_ann
 from .answer import REASONS, Answer, abstain_reason
@@ -59,7 +59,8 @@ class BuildReport:
 class Engine:
     def __init__(self, settings: Settings | None = None, encoder: Encoder | None = None):
         self.settings = settings or Settings.from_env()
-        self.encoder = encoder or Encoder(self.settings.model_dir)
+        self.encoder = encoder or make_encoder(self.settings.encoder, self.settings.model_dir,
+                                                threads=self.settings.encoder_threads)
         self.store = IndexStore(self.settings.index_dir)
         self._index: StoredIndex | None = None
         self._searcher = None
@@ -79,9 +80,21 @@ class Engine:
     def is_stale(self, manifest: dict | None, docs: list[corpus.Document] | None = None) -> bool:
         if manifest is None:
             return True
+        if docs is None and self._unchanged_on_disk(manifest):
+            return False
         docs = corpus.load_corpus(self.settings.corpus_dir) if docs is None else docs
         want = self.expected_manifest(docs)
         return any(manifest.get(key) != want[key] for key in want)
+
+    def _unchanged_on_disk(self, manifest: dict) -> bool:
+        """Every corpus file has the size and mtime it had at build, and the model and
+        chunking are the same: fresh without reading or hashing a document."""
+        stats = manifest.get("stats")
+        if not isinstance(stats, dict) or manifest.get("pipeline") != PIPELINE_VERSION \
+                or manifest.get("chunking") != self.settings.chunking_fingerprint() \
+                or manifest.get("model") != self.encoder.fingerprint():
+            return False
+        return _file_stats(corpus.corpus_files(self.settings.corpus_dir)) == stats
 
     def build(self, force: bool = False, progress: bool = True) -> BuildReport | None:
         """Bring the index in line with corpus/. Returns None when it already was."""
@@ -126,7 +139,7 @@ class Engine:
             kind = choose_ann(len(chunks), self.settings.index_type, self.settings.auto_flat_max)
             ann = make_ann(matrix, kind, hnsw_m=self.settings.hnsw_m,
                            ef_search=self.settings.hnsw_ef_search)
-            manifest = {**want, "ann": kind, "ef_search": self.settings.hnsw_ef_search,
+            manifest = {**want, "ann": kind, "stats": _file_stats(d.path for d in docs), "ef_search": self.settings.hnsw_ef_search,
                         "doc_chunks": {d.name: sum(c.doc == d.name for c in chunks) for d in docs},
                         "chunk_size": self.settings.chunk_size,
                         "chunk_overlap": self.settings.chunk_overlap}
@@ -248,6 +261,17 @@ class Engine:
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= int(k) <= 100:
             raise ValueError("k must be a whole number from 1 to 100")
         return int(k)
+
+
+def _file_stats(paths) -> dict[str, list[int]]:
+    out = {}
+    for p in paths:
+        try:
+            st = p.stat()
+        except OSError:
+            continue
+        out[p.name] = [st.st_size, st.st_mtime_ns]
+    return out
 
 
 def _reusable_vectors(old: StoredIndex | None, want: dict) -> dict[str, tuple[np.ndarray, np.ndarray]]:

@@ -15,9 +15,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def cache_dir() -> Path:
+    """Derived files kept outside git: the converted model, jieba's parsed dictionary."""
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "qa"
+
+
 def _default_model_dir() -> Path:
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    return cache / "qa" / "multilingual-e5-small-st"
+    return cache_dir() / "multilingual-e5-small-st"
 
 
 @dataclass(frozen=True)
@@ -26,6 +30,10 @@ class Settings:
     corpus_dir: Path = ROOT / "corpus"
     index_dir: Path = ROOT / "index"
     model_dir: Path = field(default_factory=_default_model_dir)
+
+    # embedding: onnx (onnxruntime, no torch) or st (sentence-transformers, the reference)
+    encoder: str = "onnx"
+    encoder_threads: int = 0  # onnxruntime intra-op threads; 0 = one per core
 
     # chunking (characters; sentences are never cut unless longer than chunk_size)
     chunk_size: int = 200

@@ -12,7 +12,7 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from qa.embedding import Encoder  # noqa: E402
+from qa.embedding import Encoder, make_encoder  # noqa: E402
 from qa.pipeline import Engine  # noqa: E402
 from qa.settings import Settings  # noqa: E402
 
@@ -22,7 +22,8 @@ DEV = ROOT.parent / "shared" / "eval" / "dev.jsonl"
 
 @pytest.fixture(scope="session")
 def encoder() -> Encoder:
-    return Encoder(Settings.from_env().model_dir)
+    settings = Settings.from_env()
+    return make_encoder(settings.encoder, settings.model_dir)
 
 
 @pytest.fixture(scope="session")

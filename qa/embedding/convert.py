@@ -463,7 +463,10 @@ def main() -> None:
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     target = Path(sys.argv[1]) if len(sys.argv) > 1 else Settings.from_env().model_dir
+    from .export import ensure_onnx
+
     print(ensure_model(target))
+    print(ensure_onnx(target))
 
 
 if __name__ == "__main__":
