@@ -69,7 +69,7 @@ class StoredIndex:
 #   37 ms SQ8); IVF-PQ codes cap recall@10 near 0.6-0.7.
 # Hence: flat while small, then HNSW.
 
-ANN_KINDS = ("flat", "hnsw", "ivf", "ivf-sq8", "ivf-pq")
+ANN_KINDS = ("flat", "hnsw", "ivf", "ivf-hnsw", "ivf-sq8", "ivf-pq")
 SCALABLE_KIND = "hnsw"  # what "auto" switches to past ``flat_max``
 AUTO_FLAT_MAX = 10_000  # exact search costs ~0.3-0.5 ms per 1k vectors per query here
 HNSW_M = 32
@@ -126,10 +126,13 @@ def make_ann(vectors: np.ndarray, kind: str, *, hnsw_m: int = HNSW_M,
         index = faiss.IndexHNSWFlat(d, int(hnsw_m), faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction = int(ef_construction)
         index.hnsw.efSearch = int(ef_search)
-    else:  # ivf, ivf-sq8, ivf-pq
+    else:  # ivf, ivf-hnsw, ivf-sq8, ivf-pq
         nlist, nprobe = ivf_params(n, nlist, nprobe)
-        quantizer = faiss.IndexFlatIP(d)
-        if kind == "ivf":
+        # ivf-hnsw: the coarse quantizer is itself an HNSW graph over the centroids
+        # (faiss's IVF4096_HNSW32,Flat), so probing thousands of lists stays cheap
+        quantizer = faiss.IndexHNSWFlat(d, 32, faiss.METRIC_INNER_PRODUCT) if kind == "ivf-hnsw" \
+            else faiss.IndexFlatIP(d)
+        if kind in ("ivf", "ivf-hnsw"):
             index = faiss.IndexIVFFlat(quantizer, d, nlist, faiss.METRIC_INNER_PRODUCT)
         elif kind == "ivf-sq8":
             index = faiss.IndexIVFScalarQuantizer(quantizer, d, nlist, faiss.ScalarQuantizer.QT_8bit,
@@ -204,7 +207,7 @@ class IndexStore:
         except (OSError, ValueError, RuntimeError, TypeError, EOFError, KeyError, AttributeError) as exc:
             logger.warning("index generation %s is unreadable (%s); it will be rebuilt", gen, exc)
             return None
-        if "hnsw" in manifest.get("ann", ""):
+        if manifest.get("ann") == "hnsw":
             faiss.downcast_index(ann).hnsw.efSearch = manifest.get("ef_search", 64)
         return StoredIndex(gen, manifest, chunks, vectors, ann, extras)
 
