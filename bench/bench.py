@@ -85,6 +85,7 @@ def main(argv=None) -> int:
     ap.add_argument("--only", default="env,setup,cold,warm,lexical,build,scale",
                     help="comma-separated sections: env,setup,cold,warm,lexical,build,scale")
     ap.add_argument("--sizes", help="comma-separated synthetic sizes (default 10000,100000,1000000)")
+    ap.add_argument("--kinds", help="scale: only these ANN kinds (e.g. flat,ivf-hnsw)")
     ap.add_argument("--queries", type=int, default=None, help="held-out queries per size")
     ap.add_argument("--reuse", action="store_true",
                     help="keep built synthetic indexes in bench/.cache/ann and reuse them")
@@ -114,7 +115,8 @@ def main(argv=None) -> int:
         section_build()
     if "scale" in only:
         from scale import section_scale
-        section_scale(sizes, args.queries or (100 if args.quick else 200), args.reuse, args.quick)
+        section_scale(sizes, args.queries or (100 if args.quick else 200), args.reuse, args.quick,
+                      set(args.kinds.split(",")) if args.kinds else None)
     summary()
     if args.json:
         Path(args.json).write_text(json.dumps(RESULTS, ensure_ascii=False, indent=1, default=str))

@@ -138,7 +138,7 @@ def build_or_load(vectors: np.ndarray, kind: str, params: dict, reuse: bool):
     return index, info
 
 
-def section_scale(sizes: list[int], nq: int, reuse: bool, quick: bool) -> None:
+def section_scale(sizes: list[int], nq: int, reuse: bool, quick: bool, kinds: set[str] | None = None) -> None:
     import faiss
 
     from qa.index import AUTO_FLAT_MAX, choose_ann, ivf_params
@@ -174,6 +174,8 @@ def section_scale(sizes: list[int], nq: int, reuse: bool, quick: bool) -> None:
         plan.append(("ivf-sq8", {"nlist": nlist}, [{"nprobe": p} for p in probes if p >= nl // 16]))
         if n <= 100_000 and not quick:
             plan.append(("ivf-pq", {"nlist": nlist}, [{"nprobe": p} for p in probes if p >= nl // 16]))
+        if kinds:
+            plan = [p for p in plan if p[0] in kinds]
         rows = []
         for kind, params, sweeps in plan:
             index, info = build_or_load(base, kind, params, reuse)

@@ -208,7 +208,7 @@ class IndexStore:
             logger.warning("index generation %s is unreadable (%s); it will be rebuilt", gen, exc)
             return None
         if manifest.get("ann") == "hnsw":
-            faiss.downcast_index(ann).hnsw.efSearch = manifest.get("ef_search", 64)
+            faiss.downcast_index(ann).hnsw.efSearch = manifest.get("ef_search", HNSW_EF_SEARCH)
         return StoredIndex(gen, manifest, chunks, vectors, ann, extras)
 
     def write(self, manifest: dict, chunks: list[Chunk], vectors: np.ndarray, ann: faiss.Index,

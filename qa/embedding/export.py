@@ -17,8 +17,8 @@ import os
 import shutil
 import tempfile
 import time
+import warnings
 from pathlib import Path
-
 
 from qa.errors import ModelError
 
@@ -102,7 +102,8 @@ def export(model_dir: Path, fingerprint: str) -> Path:
         dummy = torch.ones((2, 8), dtype=torch.long)
         axes = {"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"},
                 "embedding": {0: "batch"}}
-        with torch.no_grad():
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the tracer's notes on shapes are about other models' paths
             torch.onnx.export(Pooled(), (dummy, dummy), str(fp32), input_names=["input_ids", "attention_mask"],
                               output_names=["embedding"], dynamic_axes=axes, opset_version=OPSET, dynamo=False)
         cfg = DefaultWeightOnlyQuantConfig(block_size=32, is_symmetric=True, accuracy_level=4,
