@@ -141,7 +141,7 @@ def build_or_load(vectors: np.ndarray, kind: str, params: dict, reuse: bool):
 def section_scale(sizes: list[int], nq: int, reuse: bool, quick: bool, kinds: set[str] | None = None) -> None:
     import faiss
 
-    from qa.index import AUTO_FLAT_MAX, choose_ann, ivf_params
+    from qa.index import AUTO_FLAT_MAX, choose_ann, ivf_params, set_nprobe
 
     calibration()
     RESULTS["scale"] = []
@@ -166,7 +166,7 @@ def section_scale(sizes: list[int], nq: int, reuse: bool, quick: bool, kinds: se
         # IVF over an HNSW quantizer: 4*sqrt(n) lists (4,000 at 1M) stay cheap to probe
         if n >= 100_000:
             nl_h, _ = ivf_params(n)
-            plan.append(("ivf-hnsw", {}, [{"nprobe": p} for p in (32, 64, 128, 256, 512) if p <= nl_h]))
+            plan.append(("ivf-hnsw", {}, [{"nprobe": p} for p in (32, 64, 128, 256, 512, 1024) if p <= nl_h]))
         nlist = 1024 if n >= 500_000 else None  # 4*sqrt(n) lists take too long to train on 2 cores
         nl, _ = ivf_params(n, nlist)
         probes = sorted({p for p in (8, 16, 32, 64, nl // 8, nl // 4) if 0 < p <= nl})
@@ -187,7 +187,7 @@ def section_scale(sizes: list[int], nq: int, reuse: bool, quick: bool, kinds: se
                 if "efSearch" in sweep:
                     inner.hnsw.efSearch = sweep["efSearch"]
                 if "nprobe" in sweep:
-                    faiss.extract_index_ivf(index).nprobe = sweep["nprobe"]
+                    set_nprobe(index, sweep["nprobe"])
                 reps = 1 if (kind == "flat" and n >= 500_000) else 2
                 qs = queries[:50] if kind == "flat" and n >= 500_000 else queries
                 p50, p95, _ = _timed_search(index, qs, reps=reps)
