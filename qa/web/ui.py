@@ -1,0 +1,183 @@
+"""The Gradio Blocks app: the page's layout, its handlers and the two named API endpoints."""
+# No ``from __future__ import annotations``: gr.api reads the endpoint
+# functions' type hints at run time.
+import logging
+from pathlib import Path
+
+import gradio as gr
+
+from qa import Engine, InvalidQuestion, QAError
+
+from .i18n import DEFAULT_LANG, LANGS, t
+from .inputs import EXAMPLES, K_DEFAULT, K_MAX, K_MIN, UPLOAD_TYPES, coerce_k, jsonable
+from .render import (ingest, render_documents, render_header, render_result, render_upload,
+                     render_welcome)
+
+logger = logging.getLogger("qa.app")
+
+# the interface speaks the browser's language (or ?lang=zh / ?lang=en)
+PICK_LANGUAGE_JS = """() => {
+    const q = new URLSearchParams(window.location.search).get('lang');
+    if (q === 'zh' || q === 'en') return q;
+    return (navigator.language || '').toLowerCase().startsWith('zh') ? 'zh' : 'en';
+}"""
+# on a phone the answer is below the fold: bring it into view once it is there
+REVEAL_JS = """() => { if (window.innerWidth < 700) {
+    document.getElementById('qa-result')?.scrollIntoView({behavior: 'smooth', block: 'start'}); } }"""
+
+
+def build_app(engine: Engine) -> gr.Blocks:
+    """The Gradio app over ``engine`` (queued; start it with :func:`launch`)."""
+
+    # -- handlers behind the page --
+
+    def ask_ui(question, k, lang):
+        try:
+            k = coerce_k(k)
+        except ValueError:
+            state = {"kind": "bad_k"}
+            return render_result(state, lang, engine), state
+        try:
+            state = {"kind": "answer", "answer": engine.ask(question, k)}
+        except InvalidQuestion as exc:
+            state = {"kind": "error", "message": str(exc)}
+        except QAError as exc:
+            logger.warning("could not answer %r: %s", question, exc)
+            state = {"kind": "error", "message": str(exc)}
+        except Exception:
+            logger.exception("error answering %r", question)
+            state = {"kind": "internal"}
+        return render_result(state, lang, engine), state
+
+    def pick_example(sample):
+        return sample[0] if isinstance(sample, (list, tuple)) else sample
+
+    def relabel(lang, result_state, upload_state):
+        return (
+            render_header(lang, engine),
+            gr.update(label=t(lang, "tab_ask")),
+            gr.update(label=t(lang, "tab_docs")),
+            gr.update(label=t(lang, "question"), placeholder=t(lang, "placeholder")),
+            gr.update(value=t(lang, "ask")),
+            gr.update(label=t(lang, "k"), info=t(lang, "k_info")),
+            gr.update(label=t(lang, "examples")),
+            render_result(result_state, lang, engine),
+            render_documents(lang, engine),
+            gr.update(label=t(lang, "upload")),
+            gr.update(value=t(lang, "add")),
+            render_upload(upload_state, lang),
+        )
+
+    def add_documents(files, lang):
+        paths = [Path(f if isinstance(f, str) else getattr(f, "name", f)) for f in (files or [])]
+        if not paths:
+            state = {"kind": "none"}
+        elif ingest is None or not hasattr(ingest, "add_files"):
+            state = {"kind": "unavailable"}
+        else:
+            try:
+                results = ingest.add_files(engine, paths, progress=False)
+                state = {"kind": "results", "results": [
+                    {"name": r.name, "ok": bool(r.ok), "message": r.message, "chunks": int(r.chunks or 0)}
+                    for r in results]}
+            except QAError as exc:
+                state = {"kind": "failed", "message": str(exc)}
+            except Exception:
+                logger.exception("error adding %s", paths)
+                state = {"kind": "internal"}
+        return (render_upload(state, lang), state, render_documents(lang, engine),
+                render_header(lang, engine), None)
+
+    # -- the named API endpoints --
+
+    def api_ask(question: str, k: int = K_DEFAULT) -> dict:
+        """Answer a question (Chinese or English) from the indexed documents.
+
+        Returns Answer.to_dict(). ``status`` says which case applies:
+
+        - "answer": confident; ``answer`` is the exact span, ``source_text[start:end]``
+          of ``passage.source``, inside ``sentence`` (``sentence_start:sentence_end``).
+        - "sentence": not confident enough to state an answer; ``answer`` is null, but
+          ``sentence`` and ``passage`` hold the most relevant sentence and ``span`` (with
+          ``start``/``end``) the reader's best guess, which may be null.
+        - "not_found": the documents don't say; ``answer``, ``sentence`` and ``span`` are
+          null, ``reason`` says why in English and ``reason_code`` is one of year_absent,
+          year_not_in_passages, place_absent, no_key_words, not_close (or a newer code
+          from qa.answer.REASONS).
+
+        Always present: ``question`` (as the library read it), ``passages`` (the k ranked
+        passages), ``confidence`` (the calibrated probability that ``span`` is right),
+        and ``kind`` (the kind of answer the question asks for).
+        """
+        try:
+            return jsonable(engine.ask(question, coerce_k(k)).to_dict())
+        except (QAError, ValueError) as exc:
+            raise gr.Error(str(exc), print_exception=False) from None
+        except Exception:
+            logger.exception("API ask failed for %r", question)
+            raise gr.Error("The question could not be answered because of a server error.") from None
+
+    def api_retrieve(question: str, k: int = K_DEFAULT) -> list[dict]:
+        """The k passages (1-20) that best answer a question, best first, as Passage.to_dict()."""
+        try:
+            return jsonable([p.to_dict() for p in engine.retrieve(question, coerce_k(k))])
+        except (QAError, ValueError) as exc:
+            raise gr.Error(str(exc), print_exception=False) from None
+        except Exception:
+            logger.exception("API retrieve failed for %r", question)
+            raise gr.Error("The passages could not be retrieved because of a server error.") from None
+
+    lang0 = DEFAULT_LANG
+    title = " · ".join(t(code, "title") for _, code in LANGS)  # IP Reports Q&A · 知识产权报告问答
+    with gr.Blocks(title=title, analytics_enabled=False) as demo:
+        with gr.Row(elem_id="qa-top", equal_height=False):
+            header = gr.HTML(render_header(lang0, engine), elem_id="qa-header", scale=1, min_width=320)
+            lang = gr.Radio(LANGS, value=lang0, show_label=False, container=False, elem_id="qa-lang",
+                            scale=0, min_width=160)
+        result_state = gr.State(None)
+        upload_state = gr.State(None)
+        with gr.Tabs(elem_id="qa-tabs"):
+            with gr.Tab(t(lang0, "tab_ask"), id="ask", elem_id="qa-tab-ask") as tab_ask:
+                with gr.Row(elem_id="qa-askrow", equal_height=False):
+                    question = gr.Textbox(label=t(lang0, "question"), placeholder=t(lang0, "placeholder"),
+                                          lines=1, max_lines=4, scale=5, min_width=300, autofocus=True,
+                                          elem_id="qa-question")
+                    ask_btn = gr.Button(t(lang0, "ask"), variant="primary", scale=1, min_width=120,
+                                        elem_id="qa-ask", size="lg")
+                with gr.Row(elem_id="qa-options"):
+                    examples = gr.Dataset(components=[question], samples=[[q] for q in EXAMPLES],
+                                          label=t(lang0, "examples"), elem_id="qa-examples", scale=2,
+                                          min_width=300, samples_per_page=len(EXAMPLES))
+                    k = gr.Slider(K_MIN, K_MAX, value=K_DEFAULT, step=1, label=t(lang0, "k"),
+                                  info=t(lang0, "k_info"), scale=1, min_width=270, elem_id="qa-k")
+                result = gr.HTML(render_welcome(lang0), elem_id="qa-result")
+            with gr.Tab(t(lang0, "tab_docs"), id="docs", elem_id="qa-tab-docs") as tab_docs:
+                docs_table = gr.HTML(render_documents(lang0, engine), elem_id="qa-docs")
+                with gr.Row(elem_id="qa-upload-row"):
+                    upload = gr.File(label=t(lang0, "upload"), file_count="multiple", file_types=UPLOAD_TYPES,
+                                     elem_id="qa-upload", scale=3)
+                    add_btn = gr.Button(t(lang0, "add"), variant="primary", elem_id="qa-add", scale=1,
+                                        min_width=160)
+                upload_result = gr.HTML("", elem_id="qa-upload-result")
+
+        gr.on([question.submit, ask_btn.click], ask_ui, [question, k, lang], [result, result_state],
+              api_visibility="private", concurrency_id="ask") \
+            .then(None, js=REVEAL_JS, api_visibility="private")
+        examples.click(pick_example, examples, question, api_visibility="private", queue=False) \
+            .then(ask_ui, [question, k, lang], [result, result_state], api_visibility="private",
+                  concurrency_id="ask") \
+            .then(None, js=REVEAL_JS, api_visibility="private")
+        lang.change(relabel, [lang, result_state, upload_state],
+                    [header, tab_ask, tab_docs, question, ask_btn, k, examples, result, docs_table, upload,
+                     add_btn, upload_result], api_visibility="private")
+        tab_docs.select(lambda lg: render_documents(lg, engine), lang, docs_table, api_visibility="private")
+        add_btn.click(add_documents, [upload, lang],
+                      [upload_result, upload_state, docs_table, header, upload],
+                      api_visibility="private", concurrency_limit=1, concurrency_id="ingest")
+        demo.load(None, None, lang, js=PICK_LANGUAGE_JS)
+
+        gr.api(api_ask, api_name="ask", concurrency_id="ask")
+        gr.api(api_retrieve, api_name="retrieve", concurrency_id="ask")
+
+    demo.queue(default_concurrency_limit=4)
+    return demo
