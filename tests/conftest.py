@@ -20,6 +20,28 @@ ROOT = Path(__file__).resolve().parent.parent
 DEV = ROOT.parent / "shared" / "eval" / "dev.jsonl"
 
 
+MODEL_FIXTURES = {"encoder", "engine", "scratch", "model_dir", "st_model", "e5"}
+
+
+def pytest_collection_modifyitems(config, items):
+    # tests on the real model are marked, so `make test-fast` can leave them out
+    for item in items:
+        if MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.model)
+
+
+@pytest.fixture
+def fake_engine(tmp_path) -> Engine:
+    """An engine over a private copy of the corpus with hashed-bigram vectors: the whole
+    pipeline, no model."""
+    from fakes import HashEncoder
+
+    corpus = tmp_path / "corpus"
+    shutil.copytree(ROOT / "corpus", corpus)
+    settings = Settings.from_env(corpus_dir=corpus, index_dir=tmp_path / "index")
+    return Engine(settings, encoder=HashEncoder())
+
+
 @pytest.fixture(scope="session")
 def encoder() -> Encoder:
     settings = Settings.from_env()
