@@ -47,7 +47,7 @@ def is_exported(model_dir: Path, fingerprint: str) -> bool:
         and onnx_path(model_dir).is_file()
 
 
-def agreement_texts(limit: int = 300) -> list[str]:
+def agreement_texts(limit: int = 240) -> list[str]:
     """Queries and passages to compare encoders on: the question pool and the seed
     corpus when present (a fresh clone has both), else a built-in handful."""
     from ..settings import ROOT
@@ -82,6 +82,11 @@ def export(model_dir: Path, fingerprint: str) -> Path:
                          f"({exc}); run `make model`") from exc
     model_dir = Path(model_dir)
     t0 = time.perf_counter()
+    seconds: dict[str, float] = {}
+
+    def lap(name: str) -> None:
+        seconds[name] = round(time.perf_counter() - t0 - sum(seconds.values()), 2)
+
     st = SentenceTransformer(str(model_dir), device="cpu")
     bert = st[0].auto_model.eval()
 
@@ -106,6 +111,7 @@ def export(model_dir: Path, fingerprint: str) -> Path:
             warnings.simplefilter("ignore")  # the tracer's notes on shapes are about other models' paths
             torch.onnx.export(Pooled(), (dummy, dummy), str(fp32), input_names=["input_ids", "attention_mask"],
                               output_names=["embedding"], dynamic_axes=axes, opset_version=OPSET, dynamo=False)
+        lap("load_and_trace")
         cfg = DefaultWeightOnlyQuantConfig(block_size=32, is_symmetric=True, accuracy_level=4,
                                            op_types_to_quantize=("MatMul", "Gather"),
                                            quant_axes=(("MatMul", 0), ("Gather", 1)))
@@ -114,6 +120,7 @@ def export(model_dir: Path, fingerprint: str) -> Path:
         quantizer.process()
         q4 = tmp / ONNX_FILE
         onnx.save_model(quantizer.model.model, str(q4))
+        lap("quantize")
 
         texts = agreement_texts()
         ref = st.encode(texts, batch_size=32, normalize_embeddings=True, convert_to_numpy=True,
@@ -129,9 +136,11 @@ def export(model_dir: Path, fingerprint: str) -> Path:
             variant = "fp32"
             cos = (ref * OnnxSession(q4, model_dir / "tokenizer.json").encode(texts)).sum(1)
         fp32.unlink(missing_ok=True)
+        lap("agreement")
         info = {"version": EXPORT_VERSION, "source_sha256": fingerprint, "variant": variant, "opset": OPSET,
                 "agreement": {"texts": len(texts), "min_cosine": round(float(cos.min()), 6),
                               "mean_cosine": round(float(cos.mean()), 6)},
+                "seconds": seconds,
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         (tmp / ONNX_MARKER).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
         for p in [tmp, *tmp.iterdir()]:
