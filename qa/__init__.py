@@ -19,12 +19,12 @@ from .errors import IngestError, InvalidQuestion, QAError
 from .settings import Settings
 
 if TYPE_CHECKING:
-    from .answer import Answer
+    from .schema import Answer
     from .pipeline import Engine
-    from .retrieve import Passage
+    from .schema import Passage
 
 # Heavy stages load on first use, so `python -m qa.pool` or `qa --help` stay instant.
-_LAZY = {"Answer": ".answer", "Engine": ".pipeline", "Passage": ".retrieve"}
+_LAZY = {"Answer": ".schema", "Engine": ".pipeline", "Passage": ".schema"}
 
 
 def __getattr__(name: str):

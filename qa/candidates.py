@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from .lexical import ZH_STOP, _jieba
+
 DATA = Path(__file__).resolve().parent / "data" / "answer_forms.json"
 KINDS = ("count", "money", "duration", "date", "percent", "growth", "rank", "name", "list", "org",
          "phrase")
@@ -91,8 +93,6 @@ _EN_ASK = re.compile(r"\b(?:which|what)\s+(?:(?:kind|type|sort|form)s?\s+of\s+)?
 
 def question_heads(question: str, lang: str, translate=None) -> set[str]:
     """Head nouns a 什么/哪个 (which/what) question asks for: 哪个审判庭 -> {审判庭}."""
-    from .lexical import ZH_STOP
-
     heads: set[str] = set()
     if lang == "zh":
         m = _ZH_ASK.search(question)
@@ -126,7 +126,6 @@ class Span:
 def _words(clause: str) -> tuple[tuple[str, str], ...]:
     import jieba.posseg as pseg
 
-    from .lexical import _jieba
     _jieba()
     return tuple((w, f) for w, f in pseg.lcut(clause))
 

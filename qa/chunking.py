@@ -9,26 +9,13 @@ Every chunk's ``start``/``end`` index the document's exact file text.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from .corpus import Document
+from .schema import Chunk  # noqa: F401  (re-exported: stages and stored indexes name it here)
 
 _SENT_END = re.compile(r"[。！？；!?]+[”’」』）)]*|\.(?=\s)|\n")
 _SOFT_BREAK = re.compile(r"[，,、：:]")
-
-
-@dataclass(frozen=True)
-class Chunk:
-    doc: str  # corpus file name
-    title: str
-    section: str
-    text: str
-    start: int
-    end: int
-    city: str = ""
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ import faiss
 import numpy as np
 from filelock import FileLock
 
-from .chunking import Chunk
+from .schema import Chunk
 from .fsutil import write_atomic
 
 logger = logging.getLogger(__name__)

@@ -20,10 +20,11 @@ from . import chunking, corpus
 from .embedding import Encoder, make_encoder
 from .lexical import absent_places, bm25_tokens, build_bridge, present_places
 from .index import IndexStore, StoredIndex, choose_ann, make_ann
-from .answer import REASONS, Answer, abstain_reason
+from .answer import abstain_reason
 from .ranker import Question, load_model
 from .reader import TOP_PASSAGES, read, sentences_of, signals, with_choice
-from .retrieve import Passage, clean_question
+from .retrieve import HybridSearcher, clean_question
+from .schema import REASONS, Answer, Passage
 from .settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -181,8 +182,6 @@ class Engine:
             return loaded
 
     def searcher(self):
-        from .retrieve import HybridSearcher
-
         index = self.index()
         with self._lock:
             if self._searcher is None or self._searcher.index is not index:

@@ -20,6 +20,8 @@ import numpy as np
 
 from .candidates import KINDS, NUMERIC, Span, asks_before, forms, question_heads, question_kind, \
     sentence_spans, wanted_units
+from .candidates import _words
+from .qkind import KindModel
 
 MODEL_PATH = Path(__file__).resolve().parent / "data" / "answer_model.json"
 _YEAR = re.compile(r"(?<![\d.])(?:19|20)\d\d(?![\d.])")
@@ -101,8 +103,6 @@ def _pos_class(word: str, flag: str) -> str:
 @lru_cache(maxsize=8192)
 def _word_edges(sentence: str) -> tuple[dict, dict]:
     """POS class of the word starting / ending at each offset of a sentence."""
-    from .candidates import _words
-
     starts, ends, pos = {}, {}, 0
     for w, f in _words(sentence):
         starts[pos] = _pos_class(w, f)
@@ -348,8 +348,6 @@ class AnswerModel:
 
     @classmethod
     def from_json(cls, d: dict) -> "AnswerModel":
-        from .qkind import KindModel
-
         if d.get("features") != list(EXPANDED):
             raise ValueError("the answer model was fitted on other features; refit it with qa eval --cv --save")
         return cls(np.array(d["mean"], np.float32), np.array(d["scale"], np.float32),

@@ -14,7 +14,7 @@ import numpy as np
 
 from .candidates import NUMERIC, sentence_spans
 from .chunking import split_sentences
-from .ranker import AnswerModel, Question, Sentence, best_of, candidates
+from .ranker import EXPANDED, AnswerModel, Question, Sentence, _cover, best_of, candidates, proximity
 
 TOP_PASSAGES = 3
 _WS = re.compile(r"\s+")
@@ -70,8 +70,6 @@ def read(model: AnswerModel, q: Question, sentences: list[Sentence]) -> Reading:
 def answer_strength(q: Question, text: str) -> float:
     """0..1: how well a passage holds an answer of the asked-for kind near the
     question's terms (a 亿元 figure right next to 质押金额 for "total value of pledges")."""
-    from .ranker import proximity
-
     if q.kind not in NUMERIC:
         return 0.0
     best = 0.0
@@ -102,8 +100,6 @@ def signals(q: Question, contexts: list[str], top_dense: float, coverage: float,
     """What tells an on-topic question the documents answer from one they don't:
     how much of the question (idf-weighted) the best passages leave unsaid, and
     how well the chosen candidate fits (see ``with_choice``)."""
-    from .ranker import _cover
-
     terms = q.terms
     joined = "".join(contexts)
     heaviest = max(terms.values(), default=0.0)
@@ -119,8 +115,6 @@ def signals(q: Question, contexts: list[str], top_dense: float, coverage: float,
 
 def with_choice(sig: np.ndarray, confidence: float, margin: float, x: np.ndarray) -> np.ndarray:
     """``signals`` completed with the chosen candidate's confidence and features (an EXPANDED row)."""
-    from .ranker import EXPANDED
-
     out = sig.copy()
     out[8], out[9] = confidence, margin
     for j, name in enumerate(_CHOSEN):

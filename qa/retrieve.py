@@ -12,31 +12,18 @@ import logging
 import re
 import unicodedata
 from bisect import bisect_left
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .errors import InvalidQuestion
+from .lexical import BM25Index, Bridge, _jieba, bm25_tokens, zh_tokens
 from .ranker import Question
 from .reader import answer_strength
+from .schema import Passage
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Passage:
-    text: str
-    score: float
-    rank: int
-    source: str  # corpus file name
-    title: str
-    section: str
-    start: int  # character offsets into the source file's text
-    end: int
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 _HAN = re.compile(r"[\u3400-\u9fff]")
@@ -128,8 +115,6 @@ class HybridSearcher:
     RERANK_DEPTH = 10  # answer strength is computed for this many of the best chunks
 
     def __init__(self, index, encoder, settings):
-        from .lexical import BM25Index, Bridge, bm25_tokens
-
         self.index = index
         self.encoder = encoder
         self.settings = settings
@@ -153,8 +138,6 @@ class HybridSearcher:
         self.bm25 = BM25Index(tokens)
 
     def terms(self, q: str, lang: str) -> tuple[dict[str, float], float]:
-        from .lexical import zh_tokens
-
         zh = [t for t in zh_tokens(q) if len(t) > 1 or t.isdigit()]
         if lang == "zh":
             terms = {t: 1.0 for t in zh}
@@ -193,8 +176,6 @@ class HybridSearcher:
 
     def unknown_places(self, q: str, lang: str) -> list[str]:
         """Places named in the question that the corpus never mentions."""
-        from .lexical import _jieba
-
         found = [w for w in _jieba().lcut(q) if w in self.absent_zh or w.rstrip("市省县区") in self.absent_zh]
         words = re.findall(r"[A-Z][a-z]+", q)
         names = words + [f"{a} {b}" for a, b in zip(words, words[1:])]
