@@ -36,9 +36,9 @@ from pathlib import Path
 from filelock import FileLock
 from tqdm import tqdm
 
-from . import chunking, corpus
-from .errors import IngestError
-from .fsutil import fsync_dir, write_atomic
+from .. import chunking, corpus
+from ..errors import IngestError
+from ..fsutil import fsync_dir, write_atomic
 
 logger = logging.getLogger(__name__)
 
