@@ -11,6 +11,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from .convert import MARKER, ensure_model
+
 # e5 was trained with these prefixes; both encoders add them
 QUERY_PREFIX = "query: "
 PASSAGE_PREFIX = "passage: "
@@ -38,8 +40,6 @@ class Encoder(Protocol):
 
 
 def _converted(model_dir: Path) -> Path:
-    from .convert import ensure_model
-
     return ensure_model(Path(model_dir))
 
 
@@ -49,8 +49,6 @@ def model_fingerprint(model_dir: Path) -> str:
     Both encoders share it: they run the same 4-bit weights and agree to cosine
     >= .999 (tests/test_encoders.py), so switching encoder does not rebuild the index.
     """
-    from .convert import MARKER
-
     info = json.loads((_converted(model_dir) / MARKER).read_text(encoding="utf-8"))
     return f"e5-small-q4:{info['source_sha256']}"
 

@@ -21,8 +21,10 @@ import warnings
 from pathlib import Path
 
 from qa.errors import ModelError
+from qa.settings import ROOT
 
-from .base import PASSAGE_PREFIX, QUERY_PREFIX
+from .base import PASSAGE_PREFIX, QUERY_PREFIX, model_fingerprint
+from .session import OnnxSession
 
 logger = logging.getLogger(__name__)
 
@@ -50,8 +52,6 @@ def is_exported(model_dir: Path, fingerprint: str) -> bool:
 def agreement_texts(limit: int = 240) -> list[str]:
     """Queries and passages to compare encoders on: the question pool and the seed
     corpus when present (a fresh clone has both), else a built-in handful."""
-    from ..settings import ROOT
-
     texts: list[str] = []
     for path in sorted((ROOT / "eval" / "pool").glob("*.jsonl")):
         for line in path.read_text(encoding="utf-8").splitlines():
@@ -125,8 +125,6 @@ def export(model_dir: Path, fingerprint: str) -> Path:
         texts = agreement_texts()
         ref = st.encode(texts, batch_size=32, normalize_embeddings=True, convert_to_numpy=True,
                         show_progress_bar=False)
-        from .onnx import OnnxSession
-
         got = OnnxSession(q4, model_dir / "tokenizer.json").encode(texts)
         cos = (ref * got).sum(1)
         variant = "q4-int8"
@@ -160,8 +158,6 @@ def export(model_dir: Path, fingerprint: str) -> Path:
 def ensure_onnx(model_dir: Path) -> Path:
     """The exported file, exporting first (under the model's lock) if it is missing or stale."""
     from filelock import FileLock
-
-    from .base import model_fingerprint
 
     model_dir = Path(model_dir)
     fingerprint = model_fingerprint(model_dir).split(":", 1)[1]
