@@ -30,7 +30,6 @@ import unicodedata
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from functools import lru_cache
 from pathlib import Path
 
 from filelock import FileLock
@@ -39,6 +38,7 @@ from tqdm import tqdm
 from .. import chunking, corpus
 from ..errors import IngestError
 from ..fsutil import fsync_dir, write_atomic
+from .encoding import decode_text
 
 logger = logging.getLogger(__name__)
 
@@ -349,154 +349,6 @@ def _read_capped(path: Path, max_mb: float) -> bytes:
     if not data.strip():
         raise IngestError("the file is empty")
     return data
-
-
-_BOMS = ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"),
-         (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"))
-
-
-def decode_text(data: bytes) -> tuple[str, str]:
-    """Text and encoding name of a text file: UTF-8 (BOM or not), GBK/GB18030, Big5, ...
-
-    Strict UTF-8 first. Then the Chinese double-byte encodings are scored by how
-    many of the decoded characters are common characters *of that encoding*
-    (GB2312 level 1 for GBK, Big5's frequent set for Big5): the wrong one decodes
-    to rare characters, kana or private-use code points. This gets short files
-    right, where statistical detectors guess (charset-normalizer reads a 4-
-    character GBK file as Big5). Everything else goes to charset-normalizer.
-    Binary content raises ``IngestError``.
-    """
-    for bom, enc in _BOMS:
-        if data.startswith(bom):
-            try:
-                return _checked(data.decode(enc)), enc.replace("-sig", "")
-            except UnicodeDecodeError:
-                break
-    if b"\x00" in data:
-        utf16 = _best_utf16(data)  # UTF-16 without a BOM: ASCII characters carry a NUL byte
-        if utf16 is not None:
-            return utf16
-        raise IngestError("this is a binary file, not text (it contains NUL bytes)")
-    try:
-        return _checked(data.decode("utf-8")), "utf-8"
-    except UnicodeDecodeError:
-        pass
-    cjk = _best_cjk(data)
-    if cjk and cjk[0] >= 0.5:
-        return _checked(cjk[1]), cjk[2]
-    utf16 = _best_utf16(data)  # all-CJK UTF-16 has no NUL bytes at all
-    if utf16 is not None:
-        return utf16
-    from charset_normalizer import from_bytes
-
-    guess = from_bytes(data).best()
-    if guess is not None and guess.encoding:
-        text = str(guess)
-        if _binary_reason(text) is None:
-            return text, guess.encoding
-    if cjk:
-        return _checked(cjk[1]), cjk[2]
-    raise IngestError("this looks like a binary file, not text (it is not valid UTF-8, GBK/GB18030 or Big5)")
-
-
-def _best_utf16(data: bytes) -> tuple[str, str] | None:
-    """(text, encoding) when ``data`` reads as BOM-less UTF-16 LE or BE text, else None.
-
-    Both byte orders are decoded strictly and scored by the share of characters
-    that are printable ASCII, whitespace, common hanzi (GB2312 level 1 or Big5's
-    frequent set) or CJK/general punctuation and full-width forms. GBK, Big5 or
-    binary data read as UTF-16 lands on surrogates, Hangul, private-use and rare
-    code points, so it scores far below real text.
-    """
-    if len(data) < 4 or len(data) % 2:
-        return None
-    common = _common_chars()["gb18030"] | _common_chars()["cp950"]
-    best = None
-    for enc in ("utf-16-le", "utf-16-be"):
-        try:
-            text = data.decode(enc)
-        except UnicodeDecodeError:
-            continue
-        sample = text[:50_000]
-        good = sum(1 for ch in sample
-                   if (" " <= ch <= "~") or ch in "\n\r\t\f" or ch in common
-                   or "\u2000" <= ch <= "\u206f" or "\u3000" <= ch <= "\u303f" or "\uff00" <= ch <= "\uffef")
-        score = good / len(sample) if sample else 0.0
-        if best is None or score > best[0]:
-            best = (score, text, enc)
-    if best is None or best[0] < 0.9 or _binary_reason(best[1]) is not None:
-        return None
-    return best[1], best[2]
-
-
-def _checked(text: str) -> str:
-    reason = _binary_reason(text)
-    if reason:
-        raise IngestError(reason)
-    return text
-
-
-def _binary_reason(text: str) -> str | None:
-    """Why decoded text looks like binary data, or None when it reads as text."""
-    sample = text[:200_000]
-    if not sample:
-        return None
-    bad = 0
-    for ch in sample:
-        if ch in "\n\r\t\f\v":
-            continue
-        cat = unicodedata.category(ch)
-        if cat in ("Cc", "Co", "Cs", "Cn") or ch == "\ufffd":
-            bad += 1
-    if bad > max(3, 0.01 * len(sample)):
-        return "this looks like a binary file, not text (control or undecodable characters)"
-    return None
-
-
-@lru_cache(maxsize=1)
-def _common_chars() -> dict[str, frozenset]:
-    """The common hanzi of each candidate encoding, derived from the codecs themselves."""
-    gb = set()
-    for hi in range(0xB0, 0xD8):  # GB2312 level 1: the 3755 most used simplified characters
-        for lo in range(0xA1, 0xFF):
-            try:
-                gb.add(bytes((hi, lo)).decode("gb2312"))
-            except UnicodeDecodeError:
-                pass
-    big5 = set()
-    for hi in range(0xA4, 0xC7):  # Big5 A440-C67E: the 5401 frequently used characters
-        for lo in (*range(0x40, 0x7F), *range(0xA1, 0xFF)):
-            if hi == 0xC6 and lo > 0x7E:
-                break
-            try:
-                big5.add(bytes((hi, lo)).decode("big5"))
-            except UnicodeDecodeError:
-                pass
-    return {"gb18030": frozenset(gb), "cp950": frozenset(big5)}
-
-
-def _best_cjk(data: bytes) -> tuple[float, str, str] | None:
-    """(score, text, encoding) of the best strict GBK/GB18030 or Big5 decoding, if any."""
-    best = None
-    for enc, name in (("gb18030", "gb18030"), ("cp950", "big5")):
-        try:
-            text = data.decode(enc)
-        except UnicodeDecodeError:
-            continue
-        common = _common_chars()[enc]
-        good = total = 0
-        for ch in text[:50_000]:
-            if ch.isascii() or ch.isspace():
-                continue
-            total += 1
-            if ch in common or "\u3000" <= ch <= "\u303f" or "\uff00" <= ch <= "\uffef":
-                good += 1
-        if not total:
-            continue
-        score = good / total
-        if best is None or score > best[0]:  # ties go to GB18030, listed first
-            best = (score, text, name)
-    return best
 
 
 def _pdf_text(data: bytes, display: str, progress: bool) -> tuple[str, str | None]:
