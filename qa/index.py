@@ -20,6 +20,7 @@ import os
 import shutil
 import time
 import uuid
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -202,15 +203,39 @@ class IndexStore:
         return data if isinstance(data, dict) else None
 
     def load(self) -> StoredIndex | None:
-        """The live generation, or None if there is none or it is unreadable."""
+        """The live generation; if the pointer is garbage or the generation is damaged,
+        the newest other generation that is intact (logged); None when there is none."""
         gen = self.current()
-        if gen is None:
-            return None
+        loaded = self._load_generation(gen) if gen else None
+        if loaded is not None:
+            return loaded
+        for other in self.generations():
+            if other != gen:
+                loaded = self._load_generation(other)
+                if loaded is not None:
+                    logger.warning("index pointer %s; using the newest intact generation %s",
+                                   f"names a damaged generation ({gen})" if gen else "is missing or garbage",
+                                   other)
+                    return loaded
+        return None
+
+    def generations(self) -> list[str]:
+        """Complete generation directories, newest first (names start with their build time)."""
+        if not self.dir.is_dir():
+            return []
+        return sorted((p.name for p in self.dir.iterdir()
+                       if p.is_dir() and p.name.startswith("gen-") and (p / "manifest.json").is_file()),
+                      reverse=True)
+
+    def _load_generation(self, gen: str) -> StoredIndex | None:
         path = self.dir / gen
         try:
             manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
             if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_VERSION:
                 return None
+            for name, want in (manifest.get("checksums") or {}).items():
+                if _crc32(path / name) != want:
+                    raise ValueError(f"{name} does not match its checksum (damaged on disk)")
             with open(path / "chunks.jsonl", encoding="utf-8") as fh:
                 chunks = [Chunk(**json.loads(line)) for line in fh]
             vectors = np.load(path / "vectors.npy")
@@ -228,7 +253,9 @@ class IndexStore:
     def write(self, manifest: dict, chunks: list[Chunk], vectors: np.ndarray, ann: faiss.Index,
               extras: dict | None = None) -> str:
         """Persist a new generation and make it live atomically. Caller holds ``lock``."""
-        gen = f"gen-{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:6]}"
+        now = time.time_ns()  # to the microsecond, so names sort by build time (load's fallback)
+        gen = f"gen-{time.strftime('%Y%m%d%H%M%S', time.gmtime(now // 10**9))}{now // 1000 % 10**6:06d}" \
+              f"-{uuid.uuid4().hex[:6]}"
         tmp = self.dir / f".tmp-{gen}"
         moved = False
         try:
@@ -246,11 +273,13 @@ class IndexStore:
                     fh.write(json.dumps(c.to_dict(), ensure_ascii=False) + "\n")
             np.save(tmp / "vectors.npy", np.ascontiguousarray(vectors, dtype=np.float32))
             faiss.write_index(ann, str(tmp / "ann.faiss"))
+            # damage that keeps a file's shape (overwritten vectors, emptied tokens) is caught at load
+            manifest["checksums"] = {p.name: _crc32(p) for p in sorted(tmp.iterdir())}
             # the manifest goes last: a generation without one is never loaded
             (tmp / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1),
                                               encoding="utf-8")
             _fsync_dir_files(tmp)
-            previous = self.current()
+            previous = self.current() or next(iter(self.generations()), None)
             os.replace(tmp, self.dir / gen)
             moved = True
             _atomic_write_text(self.dir / _POINTER, gen + "\n")
@@ -273,6 +302,15 @@ class IndexStore:
         for p in self.dir.iterdir():
             if p.is_dir() and p.name not in keep and p.name.startswith(("gen-", ".tmp-gen-")):
                 shutil.rmtree(p, ignore_errors=True)
+
+
+def _crc32(path: Path) -> str:
+    """CRC-32 of a file: ~1 GB/s, so checking a generation costs little next to reading it."""
+    crc = 0
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 22):
+            crc = zlib.crc32(block, crc)
+    return f"{crc:08x}"
 
 
 def _read_extra(path: Path, name: str):

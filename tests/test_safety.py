@@ -192,14 +192,18 @@ CORRUPTIONS = {
 }
 
 
+# only the pointer is damaged: the intact generation it named still serves, nothing re-embedded
+POINTER_ONLY = {"current-names-nothing", "current-binary-garbage", "current-missing"}
+
+
 @pytest.mark.parametrize("corruption", list(CORRUPTIONS))
-def test_a_corrupt_generation_is_rebuilt_not_a_crash(mini_copy, encoder, corruption):
+def test_a_corrupt_generation_is_rebuilt_or_falls_back_not_a_crash(mini_copy, encoder, corruption):
     corpus_dir, index_dir = mini_copy
     old = IndexStore(index_dir).current()
     CORRUPTIONS[corruption](index_dir)
     eng = engine_on(corpus_dir, index_dir, encoder)
-    assert any(ANSWER in p.text for p in eng.retrieve(QUESTION))  # rebuilt, then answered
-    assert eng.index().generation != old
+    assert any(ANSWER in p.text for p in eng.retrieve(QUESTION))  # rebuilt or fallen back, then answered
+    assert (eng.index().generation == old) == (corruption in POINTER_ONLY)
     assert IndexStore(index_dir).load().generation == eng.index().generation
     assert not eng.is_stale(eng.index().manifest)
 

@@ -1,0 +1,80 @@
+"""Damage that keeps a file's shape is caught by checksums, and a garbage pointer falls
+back to the newest intact generation instead of re-embedding (hashed-bigram encoder)."""
+import json
+
+import numpy as np
+import pytest
+
+from qa.index import IndexStore
+
+QUESTION = "平均授权周期从22个月缩短到75.5天"
+
+
+class Counting:
+    def __init__(self, inner):
+        self.inner, self.passages = inner, 0
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def encode_passages(self, texts, progress=False):
+        self.passages += len(texts)
+        return self.inner.encode_passages(texts, progress)
+
+
+def _two_generations(engine):
+    engine.build(progress=False)
+    first = engine.store.current()
+    engine.build(force=True, progress=False)
+    second = engine.store.current()
+    assert first != second and engine.store.generations()[:2] == [second, first]
+    return first, second
+
+
+def _overwrite_vectors(gen):
+    v = np.load(gen / "vectors.npy")
+    np.save(gen / "vectors.npy", np.random.default_rng(0).standard_normal(v.shape).astype(np.float32))
+
+
+DAMAGE = {
+    "vectors-random-same-shape": _overwrite_vectors,
+    "tokens-emptied": lambda gen: (gen / "tokens.json").write_text("{}"),
+    "sentences-emptied": lambda gen: (gen / "sentences.json").write_text("[]"),
+}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGE))
+def test_same_shape_damage_is_detected_and_the_older_generation_serves(fake_engine, damage, caplog):
+    first, second = _two_generations(fake_engine)
+    DAMAGE[damage](fake_engine.settings.index_dir / second)
+    loaded = IndexStore(fake_engine.settings.index_dir).load()
+    assert loaded is not None and loaded.generation == first
+    assert "checksum" in caplog.text and "newest intact generation" in caplog.text
+    fake_engine.encoder = counting = Counting(fake_engine.encoder)
+    fake_engine._index = None
+    assert fake_engine.retrieve(QUESTION, 3)[0].source == "ningbo-ip-complex.md"
+    assert counting.passages == 0  # served from the intact generation, nothing re-embedded
+
+
+@pytest.mark.parametrize("pointer", [b"\xff\xfe garbage", b"gen-that-does-not-exist\n", None])
+def test_a_garbage_pointer_falls_back_without_re_embedding(fake_engine, pointer):
+    first, second = _two_generations(fake_engine)
+    current = fake_engine.settings.index_dir / "CURRENT"
+    current.unlink() if pointer is None else current.write_bytes(pointer)
+    fake_engine.encoder = counting = Counting(fake_engine.encoder)
+    fake_engine._index = None
+    assert fake_engine.index().generation == second  # the newest intact one
+    assert fake_engine.retrieve(QUESTION, 3)[0].source == "ningbo-ip-complex.md"
+    assert counting.passages == 0
+    # the next write keeps the generation that served, and points CURRENT at the new one
+    fake_engine.build(force=True, progress=False)
+    gens = fake_engine.store.generations()
+    assert second in gens and fake_engine.store.current() == gens[0]
+
+
+def test_every_generation_file_has_a_checksum(fake_engine):
+    fake_engine.build(progress=False)
+    gen = fake_engine.settings.index_dir / fake_engine.store.current()
+    manifest = json.loads((gen / "manifest.json").read_text())
+    files = {p.name for p in gen.iterdir()} - {"manifest.json"}
+    assert set(manifest["checksums"]) == files and all(len(c) == 8 for c in manifest["checksums"].values())
