@@ -25,8 +25,8 @@ import numpy as np
 from .evaluation import char_f1, evidence_of, first_hit, squash
 from .pool import THIRD_PARTY, load_pool
 from .qkind import fit_kinds
-from .ranker import AnswerModel, Question, best_of, candidates, expand, fit, fit_abstainer, \
-    fit_calibration, precision_threshold
+from .fitting import fit, fit_abstainer, fit_calibration, precision_threshold
+from .ranker import AnswerModel, Question, best_of, candidates, expand
 from .reader import TOP_PASSAGES, sentences_of, signals, with_choice
 from .retrieve import FUSION, FUSION_PATH
 from .settings import Settings

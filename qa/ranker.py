@@ -3,8 +3,8 @@ fitted on the training folds of the question pool, and a calibration that
 turns the best candidate's score into the probability that it is right.
 
 The fitted model is plain numbers in ``data/answer_model.json`` (written by
-``qa eval --cv --save``), so answering needs numpy only; scikit-learn is
-imported by the fitting code alone.
+``qa eval --cv --save``), so answering needs numpy only; the fitting itself
+lives in :mod:`qa.fitting`.
 """
 from __future__ import annotations
 
@@ -382,23 +382,6 @@ class Abstainer:
                    np.array(d["coef"], np.float32), float(d["intercept"]), float(d["threshold"]))
 
 
-def fit_abstainer(S: np.ndarray, unanswerable: np.ndarray, max_false: float = 0.01) -> Abstainer | None:
-    """Logistic fit; the threshold lets at most ``max_false`` of answerable questions abstain."""
-    from sklearn.linear_model import LogisticRegression
-
-    if len(set(unanswerable.tolist())) < 2:
-        return None
-    mean, scale = S.mean(axis=0), S.std(axis=0)
-    scale[scale < 1e-6] = 1.0
-    lr = LogisticRegression(C=0.5, max_iter=2000, class_weight="balanced").fit((S - mean) / scale, unanswerable)
-    ab = Abstainer(mean.astype(np.float32), scale.astype(np.float32), lr.coef_[0].astype(np.float32),
-                   float(lr.intercept_[0]), 1.0)
-    p_ans = np.sort([ab.p(x) for x, u in zip(S, unanswerable) if not u])[::-1]
-    k = int(max_false * len(p_ans))
-    ab.threshold = float(p_ans[k]) + 1e-6 if len(p_ans) > k else 1.0
-    return ab
-
-
 _MODEL: AnswerModel | None = None
 
 
@@ -412,35 +395,6 @@ def load_model(path: Path = MODEL_PATH) -> AnswerModel:
     return _MODEL
 
 
-def fit(groups: list[tuple[np.ndarray, np.ndarray]], l2: float = 1.0) -> AnswerModel:
-    """Listwise fit: per question, a softmax over its candidates that puts the
-    probability mass on the right ones (conditional logit, L2-regularised).
-    ``groups`` are (features, is_right) pairs, one per question with a right candidate."""
-    from scipy.optimize import minimize
-
-    groups = [(X, y.astype(bool)) for X, y in groups if len(X) and y.any()]
-    allX = np.concatenate([X for X, _ in groups])
-    mean = allX.mean(axis=0)
-    scale = allX.std(axis=0)
-    scale[scale < 1e-6] = 1.0
-    Z = [((X - mean) / scale, y) for X, y in groups]
-
-    def loss(w):
-        total, grad = 0.5 * l2 * w @ w, l2 * w
-        for X, y in Z:
-            s = X @ w
-            lse_all = np.logaddexp.reduce(s)
-            lse_pos = np.logaddexp.reduce(s[y])
-            total -= lse_pos - lse_all  # -log P(a right candidate), in log space: no underflow
-            p_all = np.exp(s - lse_all)
-            p_pos = np.where(y, np.exp(s - lse_pos), 0.0)
-            grad = grad + X.T @ (p_all - p_pos)
-        return total, grad
-
-    res = minimize(loss, np.zeros(allX.shape[1]), jac=True, method="L-BFGS-B", options={"maxiter": 500})
-    return AnswerModel(mean.astype(np.float32), scale.astype(np.float32), res.x.astype(np.float32), 0.0)
-
-
 def best_of(model: AnswerModel, X: np.ndarray) -> tuple[int, float, float]:
     """(index of the best candidate, its score, its margin over the runner-up)."""
     if not len(X):
@@ -449,29 +403,3 @@ def best_of(model: AnswerModel, X: np.ndarray) -> tuple[int, float, float]:
     order = np.argsort(-sc)
     margin = float(sc[order[0]] - sc[order[1]]) if len(sc) > 1 else 5.0
     return int(order[0]), float(sc[order[0]]), min(margin, 5.0)
-
-
-def fit_calibration(best: np.ndarray, margin: np.ndarray, correct: np.ndarray) -> tuple[float, float, float]:
-    from sklearn.linear_model import LogisticRegression
-
-    if len(set(correct.tolist())) < 2:
-        return (0.0, 0.0, 4.0 if correct.all() else -4.0)
-    lr = LogisticRegression(C=1.0, max_iter=1000)
-    lr.fit(np.stack([best, margin], axis=1), correct.astype(int))
-    return (float(lr.coef_[0][0]), float(lr.coef_[0][1]), float(lr.intercept_[0]))
-
-
-def precision_threshold(conf: np.ndarray, correct: np.ndarray, target: float = 0.9,
-                        min_support: int = 10, z: float = 1.0) -> float:
-    """Lowest confidence whose shown-above set reaches ``target`` precision, judged by the
-    Wilson lower bound (``z`` standard errors) so a lucky streak on few questions does not count."""
-    order = np.argsort(-conf)
-    best = 1.0
-    hits = 0
-    for n, i in enumerate(order, 1):
-        hits += correct[i]
-        p = hits / n
-        lower = (p + z * z / (2 * n) - z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))) / (1 + z * z / n)
-        if n >= min_support and lower >= target:
-            best = float(conf[i])
-    return best

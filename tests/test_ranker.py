@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from qa.ranker import (EXPANDED, INDEX, AnswerModel, Question, Sentence, best_of, candidates, fit,
-                       fit_calibration, load_model, precision_threshold)
+from qa.fitting import fit, fit_calibration, precision_threshold
+from qa.ranker import EXPANDED, INDEX, Question, Sentence, best_of, candidates, load_model
 from qa.reader import read
 
 
