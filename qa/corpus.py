@@ -235,11 +235,15 @@ def split_articles(text: str) -> list[str]:
     return ["\n".join(lines[a:b]).strip("\n") + "\n" for a, b in zip(cuts, cuts[1:])]
 
 
+# the country itself is never the city of a Chinese IP report: 中国(三亚)知识产权保护中心 is Sanya's
+_NATIONAL = frozenset({"中国", "中华", "中华人民共和国", "全国", "我国"})
+
+
 def place_in(title: str) -> str:
-    """The first place name jieba tags in a title (``宁波市`` -> ``宁波``)."""
+    """The first place name below the country that jieba tags in a title (``宁波市`` -> ``宁波``)."""
     import jieba.posseg as pseg
 
     for word, flag in pseg.cut(title):
-        if flag == "ns" and len(word) >= 2:
+        if flag == "ns" and len(word) >= 2 and word not in _NATIONAL:
             return word[:-1] if word.endswith("市") and len(word) > 2 else word
     return ""

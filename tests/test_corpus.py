@@ -28,3 +28,12 @@ def test_kicker_line_goes_with_the_next_article():
     parts = split_articles(text)
     assert len(parts) == 2
     assert parts[1].startswith("短引题一行")
+
+
+def test_the_city_of_a_title_is_below_the_country():
+    from qa.corpus import place_in
+
+    assert place_in("中国（三亚）知识产权保护中心通过验收") == "三亚"
+    assert place_in("中国(三亚)知识产权保护中心") == "三亚"
+    assert place_in("宁波市2023年知识产权发展与保护状况") == "宁波"
+    assert place_in("中国知识产权报") == ""
