@@ -11,8 +11,6 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from .convert import MARKER, ensure_model
-
 # e5 was trained with these prefixes; both encoders add them
 QUERY_PREFIX = "query: "
 PASSAGE_PREFIX = "passage: "
@@ -40,6 +38,10 @@ class Encoder(Protocol):
 
 
 def _converted(model_dir: Path) -> Path:
+    # imported here: `make model` runs convert with `python -m`, and importing it with the
+    # package first would make runpy warn about a module executed twice
+    from .convert import ensure_model
+
     return ensure_model(Path(model_dir))
 
 
@@ -49,6 +51,8 @@ def model_fingerprint(model_dir: Path) -> str:
     Both encoders share it: they run the same 4-bit weights and agree to cosine
     >= .999 (tests/test_encoders.py), so switching encoder does not rebuild the index.
     """
+    from .convert import MARKER
+
     info = json.loads((_converted(model_dir) / MARKER).read_text(encoding="utf-8"))
     return f"e5-small-q4:{info['source_sha256']}"
 
