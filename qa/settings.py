@@ -57,6 +57,9 @@ class Settings:
     # input limits
     max_question_chars: int = 1000
     max_file_mb: float = 50.0
+    # every converter runs in a child process with these bounds (qa/ingest/sandbox.py)
+    convert_memory_mb: float = 2048.0
+    convert_timeout_s: float = 120.0
     allowed_upload_dirs: tuple[str, ...] = ()  # extra roots `qa add` may read from
 
     # serving

@@ -41,6 +41,7 @@ from .encoding import decode_text
 from .messages import _public_error
 from .model import FileResult, _content_key, _Converted
 from .paths import _expand, allowed_roots, check_path
+from .sandbox import run_bounded
 from .store import _indexed, _ingest_lock, _sweep_temp_files, _unique_name, _write_atomic, slugify
 from .titles import _city_of
 
@@ -75,7 +76,9 @@ def add_files(engine, paths: list[Path | str], *, progress: bool = True) -> list
     bar = tqdm(todo, desc="reading", unit="file", delay=1.0, disable=not progress or len(todo) < 2)
     for i, (display, path) in bar:
         try:
-            converted.append((i, convert_file(path, settings, display=display, progress=progress)))
+            doc = run_bounded(convert_file, (path, settings), {"display": display, "progress": progress},
+                              memory_mb=settings.convert_memory_mb, timeout_s=settings.convert_timeout_s)
+            converted.append((i, doc))
         except IngestError as exc:
             results[i] = FileResult(display, False, str(exc))
         except Exception as exc:  # a parser choking on a hostile file is the file's fault
