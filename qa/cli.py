@@ -166,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("ask", help="answer a question")
     p.add_argument("question")
-    p.add_argument("--k", type=int, default=5, help="passages to return (1-100)")
+    p.add_argument("--k", type=int, default=5, help="passages to return (1-20)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_ask)
 

@@ -23,7 +23,7 @@ from .index import IndexStore, StoredIndex, choose_ann, make_ann
 from .answer import abstain_reason
 from .ranker import Question, load_model
 from .reader import TOP_PASSAGES, read, sentences_of, signals, with_choice
-from .retrieve import HybridSearcher, clean_question
+from .retrieve import HybridSearcher, check_k, clean_question
 from .schema import REASONS, Answer, Passage
 from .settings import Settings
 
@@ -256,10 +256,7 @@ class Engine:
                       kind=q.kind)
 
     def _check_k(self, k) -> int:
-        k = self.settings.k if k is None else k
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= int(k) <= 100:
-            raise ValueError("k must be a whole number from 1 to 100")
-        return int(k)
+        return check_k(self.settings.k if k is None else k)
 
 
 def _file_stats(paths) -> dict[str, list[int]]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import unicodedata
 from bisect import bisect_left
@@ -28,6 +29,24 @@ logger = logging.getLogger(__name__)
 
 _HAN = re.compile(r"[\u3400-\u9fff]")
 _WORDISH = re.compile(r"[\w\u3400-\u9fff]", re.UNICODE)
+
+
+# how many passages a caller may ask for: one rule for Python, the CLI, the page and the API
+K_MIN, K_MAX = 1, 20
+
+
+def check_k(k) -> int:
+    """``k`` as an int from ``K_MIN`` to ``K_MAX``; an integral float or a digit string counts
+    (HTTP and JSON clients send those). Anything else: ``ValueError`` with a readable message."""
+    if isinstance(k, str) and re.fullmatch(r"\s*\d+\s*", k):
+        k = int(k)
+    if isinstance(k, float) and math.isfinite(k) and k.is_integer():
+        k = int(k)
+    if isinstance(k, np.integer):
+        k = int(k)
+    if isinstance(k, bool) or not isinstance(k, int) or not K_MIN <= k <= K_MAX:
+        raise ValueError(f"k must be a whole number from {K_MIN} to {K_MAX}.")
+    return k
 
 
 def clean_question(question, max_chars: int) -> str:

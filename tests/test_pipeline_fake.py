@@ -45,3 +45,19 @@ def test_touching_a_file_without_changing_it_does_not_rebuild(fake_engine):
     path.write_bytes(path.read_bytes())  # new mtime, same bytes: hashes decide, nothing to embed
     assert not fake_engine.is_stale(fake_engine.store.manifest())
     assert fake_engine.build(progress=False) is None
+
+
+def test_one_k_rule_for_every_route(fake_engine):
+    import pytest
+
+    from qa.web.inputs import coerce_k
+
+    fake_engine.build(progress=False)
+    for k in (3, 3.0, "3", " 3 "):
+        assert len(fake_engine.retrieve("宁波专利", k)) == 3 and coerce_k(k) == 3
+    assert len(fake_engine.retrieve("宁波专利", None)) == fake_engine.settings.k  # the default
+    for bad in (0, 21, 2.5, True, "five", float("nan"), "-1"):
+        with pytest.raises(ValueError, match="from 1 to 20"):
+            fake_engine.retrieve("宁波专利", bad)
+        with pytest.raises(ValueError, match="from 1 to 20"):
+            coerce_k(bad)

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import json
-import math
-import re
 from typing import Any
 
-K_MIN, K_MAX, K_DEFAULT = 1, 20, 5
+from qa.retrieve import K_MAX, K_MIN, check_k
+
+__all__ = ["EXAMPLES", "K_DEFAULT", "K_MAX", "K_MIN", "UPLOAD_TYPES", "coerce_k", "jsonable"]
+
+K_DEFAULT = 5
 UPLOAD_TYPES = [".txt", ".md", ".pdf", ".docx", ".html", ".htm"]
 EXAMPLES = [
     "how long is the average patent grant cycle?",
@@ -19,14 +21,8 @@ EXAMPLES = [
 
 
 def coerce_k(k: Any) -> int:
-    """k as an int in [K_MIN, K_MAX], or ValueError with a readable message."""
-    if isinstance(k, str) and re.fullmatch(r"\s*\d+\s*", k):
-        k = int(k)
-    if isinstance(k, float) and math.isfinite(k) and k.is_integer():
-        k = int(k)
-    if isinstance(k, bool) or not isinstance(k, int) or not K_MIN <= k <= K_MAX:
-        raise ValueError(f"k must be a whole number from {K_MIN} to {K_MAX}.")
-    return k
+    """The library's one k rule (:func:`qa.retrieve.check_k`)."""
+    return check_k(k)
 
 
 def jsonable(value):
