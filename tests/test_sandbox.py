@@ -97,3 +97,22 @@ def test_add_files_refuses_a_memory_bomb_and_keeps_the_rest(fake_engine, tmp_pat
     assert results["good.txt"].ok
     names = {d["name"] for d in ingest.list_documents(fake_engine)}
     assert any(n.startswith("good") for n in names) and not any(n.startswith("bomb") for n in names)
+
+
+def test_retrying_a_file_whose_add_was_interrupted_says_what_happens(fake_engine, tmp_path):
+    """A kill between writing the corpus file and the build leaves the file unindexed: the retry
+    indexes it and says so, instead of "already in the corpus"; a second retry is a duplicate."""
+    from qa import corpus
+
+    fake_engine.build(progress=False)
+    src = tmp_path / "suzhou.txt"
+    src.write_text("苏州专利快审\n苏州知识产权保护中心预审周期为5个工作日。\n", encoding="utf-8")
+    fake_engine.settings = fake_engine.settings.replace(allowed_upload_dirs=(str(tmp_path),))
+    doc = ingest.convert_file(src, fake_engine.settings)  # what the killed add had written
+    (fake_engine.settings.corpus_dir / "suzhou.md").write_text(
+        corpus.render({"title": doc.title, "original": "suzhou.txt"}, doc.body), encoding="utf-8")
+    [res] = ingest.add_files(fake_engine, [src], progress=False)
+    assert res.ok and "not yet indexed" in res.message and "indexed now" in res.message
+    assert "suzhou.md" in fake_engine.store.manifest()["files"]
+    [again] = ingest.add_files(fake_engine, [src], progress=False)
+    assert not again.ok and "already in the corpus as suzhou.md" in again.message

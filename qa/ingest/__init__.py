@@ -94,12 +94,17 @@ def add_files(engine, paths: list[Path | str], *, progress: bool = True) -> list
             existing = corpus.load_corpus(corpus_dir)
             seen = {key: d.name for d in existing for key in (d.sha256, _content_key(d.body))}
             taken = {p.stem.lower() for p in corpus_dir.iterdir()}
+            _, indexed = _indexed(engine)
+            before = frozenset(d.name for d in existing)
+            unindexed: list[int] = []  # in the corpus but not the index (an interrupted add): this build
             try:
                 for i, doc in converted:
-                    res, path = _place(doc, corpus_dir, settings, seen, taken)
+                    res, path = _place(doc, corpus_dir, settings, seen, taken, indexed, before)
                     results[i] = res
                     if path is not None:
                         written.append((i, path))
+                    elif res.ok:
+                        unindexed.append(i)
             except BaseException as exc:  # disk full, permissions: take back this batch's files
                 for _, path in written:
                     path.unlink(missing_ok=True)
@@ -109,6 +114,13 @@ def add_files(engine, paths: list[Path | str], *, progress: bool = True) -> list
                 raise
             if written:
                 _build_or_roll_back(engine, written, results, progress)
+            elif unindexed:
+                try:
+                    engine.build(progress=progress)
+                except Exception as exc:
+                    for i in unindexed:
+                        results[i] = FileResult(results[i].name, False,
+                                                f"not indexed: indexing failed ({_public_error(exc)})")
 
     for res in results:
         if res is not None and not res.ok:
@@ -193,10 +205,19 @@ def list_documents(engine) -> list[dict]:
 
 # ---- writing and building ---------------------------------------------------
 
-def _place(doc: _Converted, corpus_dir: Path, settings, seen: dict, taken: set) -> tuple[FileResult, Path | None]:
-    """Write one converted document into the corpus (caller holds the ingest lock)."""
+def _place(doc: _Converted, corpus_dir: Path, settings, seen: dict, taken: set,
+           indexed: dict | None = None, before: frozenset = frozenset()) -> tuple[FileResult, Path | None]:
+    """Write one converted document into the corpus (caller holds the ingest lock).
+
+    ``indexed`` (name -> sha256 of the live index) and ``before`` (names in the corpus before
+    this batch) tell a document that is already in the corpus and indexed from one an
+    interrupted add wrote but never indexed: that one is reported as going in now, and the
+    batch's build indexes it."""
     dup = next((seen[k] for k in doc.keys if k in seen), None)
     if dup is not None:
+        if indexed is not None and dup not in indexed and dup in before:
+            return FileResult(doc.display, True, f"already in the corpus as {dup} but not yet indexed "
+                                                 "(an interrupted add?); indexed now"), None
         return FileResult(doc.display, False, f"already in the corpus as {dup}"), None
     meta = {k: v for k, v in doc.meta.items() if k not in ("title", "original", "added", "format")}
     city = str(meta.pop("city", "") or "") or _city_of(doc.title)
