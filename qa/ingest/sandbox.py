@@ -7,7 +7,8 @@ serves questions: the parsing happens outside its GIL and address space.
 
 The child is forked, so it starts in milliseconds with the parent's modules
 (and a test's monkeypatches) in place; its address-space limit is what the
-parent already maps plus ``memory_mb``, since a fork shares the parent's mappings.
+parent already maps plus ``memory_mb``, since a fork shares the parent's mappings
+(heap the parent freed but still maps can be reused on top of the budget).
 """
 from __future__ import annotations
 
