@@ -17,7 +17,6 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 import numpy as np  # noqa: E402
 
 DEV = ROOT.parent / "shared" / "eval" / "dev.jsonl"
-POOL = ROOT / "eval" / "pool"
 CACHE = ROOT / "bench" / ".cache"  # ignored by git (.cache/)
 PY = sys.executable
 RESULTS: dict = {}  # every section's figures, for the summary and --json
@@ -126,13 +125,6 @@ class CachedEncoder:
     def __getattr__(self, name):
         return getattr(self.real, name)
 
-
-
-def pool_questions() -> list[str]:
-    out = []
-    for path in sorted(POOL.glob("*.jsonl")):
-        out += [json.loads(line)["question"] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return out
 
 
 def interleaved(fns: dict, qs: list[str], rounds: int, clock=time.perf_counter) -> dict:

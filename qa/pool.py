@@ -75,6 +75,12 @@ def resolve(row: dict, texts: dict, corpus_dir: Path | None = None, where: str =
     return out
 
 
+def pool_questions() -> list[str]:
+    """The pool's question texts alone (nothing resolved, so ../shared is not needed)."""
+    return [json.loads(line)["question"] for path in sorted(POOL_DIR.glob("*.jsonl"))
+            for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
 def load_pool(paths: list[Path] | None = None, corpus_dir: Path | None = None) -> list[dict]:
     """Every row of the pool (or of ``paths``), checked and resolved."""
     paths = paths or sorted(POOL_DIR.glob("*.jsonl"))

@@ -21,6 +21,7 @@ import warnings
 from pathlib import Path
 
 from qa.errors import ModelError
+from qa.pool import pool_questions
 from qa.settings import ROOT
 
 from .base import PASSAGE_PREFIX, QUERY_PREFIX, model_fingerprint
@@ -52,11 +53,7 @@ def is_exported(model_dir: Path, fingerprint: str) -> bool:
 def agreement_texts(limit: int = 240) -> list[str]:
     """Queries and passages to compare encoders on: the question pool and the seed
     corpus when present (a fresh clone has both), else a built-in handful."""
-    texts: list[str] = []
-    for path in sorted((ROOT / "eval" / "pool").glob("*.jsonl")):
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                texts.append(QUERY_PREFIX + json.loads(line)["question"])
+    texts = [QUERY_PREFIX + q for q in pool_questions()]
     queries = texts[::max(1, len(texts) // (limit // 2))][:limit // 2]
     passages = []
     for path in sorted((ROOT / "corpus").glob("*.md")):
