@@ -13,12 +13,16 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .ingest.normalize import fold
+
 KS = (1, 3, 5, 10)
 _WS = re.compile(r"\s+")
 
 
 def squash(text: str) -> str:
-    return _WS.sub("", text)
+    # added documents are stored folded (qa.ingest.normalize) while evidence quotes the raw
+    # file (a third-party span): fold both sides, or ２０２３ in the evidence never matches 2023
+    return _WS.sub("", fold(text))
 
 
 def load_gold(path: Path) -> list[dict]:

@@ -16,6 +16,7 @@ from ... import corpus
 from ...errors import IngestError
 from ..messages import _public_error, _size
 from ..model import _Converted, _content_key
+from ..normalize import normalize_text
 from ..titles import _WORD, _pick_title, _with_heading
 from . import docx, html, pdf, text
 
@@ -40,8 +41,10 @@ def convert_file(path: Path, settings, *, display: str | None = None, progress: 
         what = {"pdf": "this PDF has no extractable text (scanned pages? OCR is not supported)",
                 "html": "this page has no text outside scripts, styles and navigation"}.get(fmt)
         raise IngestError(what or "the file has no text")
-    body = corpus.normalise(text)
+    # before anything is written, so every offset computed later indexes the stored file
+    body = corpus.normalise(normalize_text(text))
     title, title_from = _pick_title(title, body, path.stem)
+    title = normalize_text(title)  # a metadata title or the file name; body lines already are
     final = _with_heading(body, title, title_from)
     # the file itself, the text as written, the text before a heading was added (a corpus file re-added)
     keys = (hashlib.sha256(data).hexdigest(), _content_key(final), _content_key(body))
