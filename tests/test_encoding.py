@@ -81,3 +81,55 @@ def test_a_few_control_characters_are_tolerated():
 def test_empty_input_is_empty_utf8():
     # convert_file refuses empty files before decoding; decode_text itself has nothing to object to
     assert decode_text(b"") == ("", "utf-8")
+
+
+# ---- Western and Central European single-byte text ---------------------------
+
+FR = "Le délégué a présenté à Genève le rapport sur la propriété intellectuelle ; très encourageant.\n"
+DE = "Größere Unternehmen führen die Statistik des Deutschen Patent- und Markenamts an.\n"
+ES = "¿Qué publicó la Oficina Española de Patentes y Marcas el año pasado?\n"
+
+
+@pytest.mark.parametrize("text", [FR, DE, ES, "Café résumé"])
+@pytest.mark.parametrize("encoding", ["latin-1", "cp1252"])
+def test_western_european_text_reads_as_cp1252(text, encoding):
+    # charset-normalizer alone calls these cp1250 (è -> č) or, when short, cp1006
+    assert decode_text(text.encode(encoding)) == (text, "cp1252")
+
+
+def test_cp1252_punctuation_is_read_too():
+    text = "L’Office « européen » : 100 € — “brevets” – § 3.\n"
+    assert decode_text(text.encode("cp1252")) == (text, "cp1252")
+
+
+@pytest.mark.parametrize("text", ["Zażółć gęślą jaźń. Urząd Patentowy opublikował sprawozdanie.\n",
+                                  "Úřad průmyslového vlastnictví zveřejnil výroční zprávu, ťuk.\n"])
+def test_central_european_text_stays_cp1250(text):
+    # read as cp1252 its letters turn into symbols (Za¿ó³æ) or cannot be decoded at all
+    assert decode_text(text.encode("cp1250")) == (text, "cp1250")
+
+
+def test_cyrillic_is_not_taken_for_accented_latin():
+    text = "Роспатент опубликовал годовой отчёт о патентах за 2023 год.\n"
+    assert decode_text(text.encode("cp1251")) == (text, "cp1251")
+
+
+# ---- a UTF-8 byte-order mark over bytes that are not UTF-8 ----------------------
+
+@pytest.mark.parametrize("body", [ZH.encode("gbk"), FR.encode("latin-1")])
+def test_a_bom_over_another_encoding_is_refused_not_guessed(body):
+    with pytest.raises(IngestError, match=r"UTF-8 byte-order mark but is not UTF-8 .*first at byte \d+"):
+        decode_text(b"\xef\xbb\xbf" + body)
+
+
+def test_the_refusal_names_the_first_bad_byte_of_the_file():
+    data = b"\xef\xbb\xbf" + "专利".encode("gbk")  # D7 A8 is valid UTF-8 (U+05E8); C0 FB is not
+    with pytest.raises(IngestError, match="first at byte 5"):
+        decode_text(data)
+
+
+def test_a_stray_bad_byte_in_a_bom_utf8_file_is_one_replacement_character(caplog):
+    data = b"\xef\xbb\xbf" + ZH.encode("utf-8") * 5 + b"\xff" + ZH.encode("utf-8")
+    text, encoding = decode_text(data)
+    assert encoding == "utf-8" and text == ZH * 5 + "\ufffd" + ZH
+    assert "invalid byte" in caplog.text

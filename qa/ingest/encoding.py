@@ -1,4 +1,4 @@
-"""Encoding detection for text files: BOMs, UTF-8, GBK/GB18030, Big5, BOM-less UTF-16.
+"""Encoding detection for text files: BOMs, UTF-8, GBK/GB18030, Big5, BOM-less UTF-16, cp1252/cp1250.
 
 :func:`decode_text` returns ``(text, encoding name)`` or raises ``IngestError``
 for binary content. The Chinese double-byte encodings are told apart by how
@@ -7,10 +7,13 @@ short files right where statistical detectors guess.
 """
 from __future__ import annotations
 
+import logging
 import unicodedata
 from functools import lru_cache
 
 from ..errors import IngestError
+
+logger = logging.getLogger("qa.ingest")  # one logger for the package
 
 _BOMS = ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"),
          (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"))
@@ -19,19 +22,27 @@ _BOMS = ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe\x00\x00", "utf-32"), (b"\x0
 def decode_text(data: bytes) -> tuple[str, str]:
     """Text and encoding name of a text file: UTF-8 (BOM or not), GBK/GB18030, Big5, ...
 
-    Strict UTF-8 first. Then the Chinese double-byte encodings are scored by how
-    many of the decoded characters are common characters *of that encoding*
-    (GB2312 level 1 for GBK, Big5's frequent set for Big5): the wrong one decodes
-    to rare characters, kana or private-use code points. This gets short files
-    right, where statistical detectors guess (charset-normalizer reads a 4-
-    character GBK file as Big5). Everything else goes to charset-normalizer.
+    Strict UTF-8 first; a UTF-8 byte-order mark before bytes that are not UTF-8
+    is a damaged file: read with U+FFFD for a stray bad byte, refused when there
+    are more (:func:`_damaged_utf8`), never guessed as another encoding. Then the
+    Chinese double-byte encodings are scored by how many of the decoded
+    characters are common characters *of that encoding* (GB2312 level 1 for GBK,
+    Big5's frequent set for Big5): the wrong one decodes to rare characters, kana
+    or private-use code points. This gets short files right, where statistical
+    detectors guess (charset-normalizer reads a 4-character GBK file as Big5).
+    Then BOM-less UTF-16, then the Latin single-byte code pages
+    (:func:`_best_latin`: Western cp1252/Latin-1 unless the text only reads as
+    Central European cp1250; charset-normalizer alone picks cp1250 for French).
+    Everything else goes to charset-normalizer.
     Binary content raises ``IngestError``.
     """
     for bom, enc in _BOMS:
         if data.startswith(bom):
             try:
                 return _checked(data.decode(enc)), enc.replace("-sig", "")
-            except UnicodeDecodeError:
+            except UnicodeDecodeError as exc:
+                if enc == "utf-8-sig":
+                    return _damaged_utf8(data, exc.start + len(bom))  # utf-8-sig counts after the BOM
                 break
     if b"\x00" in data:
         utf16 = _best_utf16(data)  # UTF-16 without a BOM: ASCII characters carry a NUL byte
@@ -48,6 +59,9 @@ def decode_text(data: bytes) -> tuple[str, str]:
     utf16 = _best_utf16(data)  # all-CJK UTF-16 has no NUL bytes at all
     if utf16 is not None:
         return utf16
+    latin = _best_latin(data)
+    if latin is not None:
+        return latin
     from charset_normalizer import from_bytes
 
     guess = from_bytes(data).best()
@@ -86,6 +100,58 @@ def _best_utf16(data: bytes) -> tuple[str, str] | None:
         if best is None or score > best[0]:
             best = (score, text, enc)
     if best is None or best[0] < 0.9 or _binary_reason(best[1]) is not None:
+        return None
+    return best[1], best[2]
+
+
+def _damaged_utf8(data: bytes, first: int) -> tuple[str, str]:
+    """A file that says UTF-8 (its BOM) but has invalid bytes: U+FFFD for a few, else refused.
+
+    The BOM is the writer's own word that this is UTF-8, so a stray bad byte among
+    valid UTF-8 characters is damage (a truncated or spliced file) and the rest of the
+    text is kept. More than that (over 1% of the non-ASCII characters) means the BOM
+    is wrong, and guessing another encoding under it is how garbage gets in.
+    """
+    text = data[3:].decode("utf-8", errors="replace")
+    bad = text.count("\ufffd")
+    valid = sum(1 for ch in text if not ch.isascii()) - bad
+    if bad > max(1, valid // 100):
+        raise IngestError(f"this file starts with a UTF-8 byte-order mark but is not UTF-8 ({bad} invalid "
+                          f"byte sequences, the first at byte {first}); save it again as UTF-8")
+    logger.warning("UTF-8 file with %d invalid byte sequence(s), the first at byte %d: read as U+FFFD",
+                   bad, first)
+    return _checked(text), "utf-8"
+
+
+def _best_latin(data: bytes) -> tuple[str, str] | None:
+    """(text, encoding) when ``data`` reads as mostly-ASCII Latin-script text in cp1252 or cp1250.
+
+    In real Western or Central European text most letters are ASCII and each accented
+    letter sits inside a word. Read in the wrong code page, Polish or Czech turns some
+    letters into symbols (``Zażółć`` -> ``Za¿ó³æ``), so fewer accented letters have a
+    letter beside them. cp1252 (Latin-1's printable characters and more) is the
+    default of unlabelled Western text, so it wins ties: French reads as letters in
+    both. Cyrillic or Greek single-byte text decodes to whole words of accented
+    letters and is left to charset-normalizer.
+    """
+    best = None
+    for enc in ("cp1252", "cp1250"):
+        try:
+            text = data.decode(enc)
+        except UnicodeDecodeError:
+            continue
+        sample = text[:50_000]
+        ascii_letters = sum(1 for ch in sample if ch.isascii() and ch.isalpha())
+        accented = [i for i, ch in enumerate(sample) if not ch.isascii() and ch.isalpha()]
+        if not ascii_letters or len(accented) * 2 > ascii_letters:  # French ~4%, Czech ~15% of letters
+            continue
+        in_word = sum(1 for i in accented
+                      if (i and sample[i - 1].isalpha()) or (i + 1 < len(sample) and sample[i + 1].isalpha()))
+        score = in_word / len(accented) if accented else 1.0
+        if best is None or score > best[0]:
+            best = (score, text, enc)
+    # below .8 neither reading is words (other code pages, mojibake): charset-normalizer's turn
+    if best is None or best[0] < 0.8 or _binary_reason(best[1]) is not None:
         return None
     return best[1], best[2]
 
