@@ -33,7 +33,7 @@ def section_lexical(sizes: list[int]) -> None:
     arrays over all chunks, full argsort, idf scans, tokenising every chunk at load)."""
     import dataclasses
 
-    from qa.index import choose_ann, make_ann
+    from qa.store.ann import choose_ann, make_ann
     from qa.pipeline import Engine
     from qa.retrieve import HybridSearcher, clean_question, query_language
 
@@ -55,7 +55,7 @@ def section_lexical(sizes: list[int]) -> None:
         extras = dict(base.extras)
         if extras.get("tokens"):  # BM25 tokens persisted with the index: repeat them too
             extras["tokens"] = (list(extras["tokens"]) * reps)[:n]
-        index = dataclasses.replace(base, generation=f"bench-{n}", chunks=chunks, vectors=vecs, ann=ann,
+        index = dataclasses.replace(base, generation=f"bench-{n}", chunks=chunks, vectors=vecs, ann=ann, ids=None,
                                     extras=extras)
         t0 = time.perf_counter()
         searcher = HybridSearcher(index, cached, eng.settings)

@@ -97,7 +97,7 @@ def recall_at(found: np.ndarray, truth: np.ndarray) -> float:
 
 
 def _ann_cache_path(n: int, kind: str, params: dict) -> Path:
-    from qa.index import HNSW_EF_CONSTRUCTION, HNSW_M, ivf_params
+    from qa.store.ann import HNSW_EF_CONSTRUCTION, HNSW_M, ivf_params
 
     if kind == "hnsw":  # the factory's defaults are part of what was built
         params = {"M": HNSW_M, "efc": HNSW_EF_CONSTRUCTION, **params}
@@ -111,7 +111,7 @@ def build_or_load(vectors: np.ndarray, kind: str, params: dict, reuse: bool):
     """make_ann(), or a copy built by an earlier run (same data, kind and params) when reuse is on."""
     import faiss
 
-    from qa.index import make_ann
+    from qa.store.ann import make_ann
 
     path = _ann_cache_path(len(vectors), kind, params)
     meta = path.with_suffix(".json")
@@ -141,7 +141,7 @@ def build_or_load(vectors: np.ndarray, kind: str, params: dict, reuse: bool):
 def section_scale(sizes: list[int], nq: int, reuse: bool, quick: bool, kinds: set[str] | None = None) -> None:
     import faiss
 
-    from qa.index import AUTO_FLAT_MAX, choose_ann, ivf_params, set_nprobe
+    from qa.store.ann import AUTO_FLAT_MAX, choose_ann, ivf_params, set_nprobe
 
     calibration()
     RESULTS["scale"] = []

@@ -34,7 +34,7 @@ def cmd_build(args) -> int:
         print(f"index is up to date ({engine.store.current()})")
     else:
         print(f"built {report.generation}: {report.documents} documents, {report.chunks} chunks "
-              f"({report.embedded} embedded) in {report.seconds:.1f}s")
+              f"({report.embedded} embedded, {report.rows_written} rows written) in {report.seconds:.1f}s")
     return 0
 
 

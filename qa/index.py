@@ -1,21 +1,28 @@
-"""Index stage: chunks + vectors persisted under ``index/``, crash-safe.
+"""Index stage: generations of immutable segments under ``index/``, crash-safe.
 
 Layout::
 
-    index/CURRENT          name of the live generation (replaced atomically)
-    index/gen-<id>/        manifest.json, chunks.jsonl, vectors.npy, ann.faiss
-    index/.lock            serialises writers
+    index/CURRENT                 name of the live generation (replaced atomically)
+    index/gen-<id>/manifest.json  what the generation holds: segments, dead documents, checksums
+    index/gen-<id>/bridge.json    corpus-wide tables (English bridge, places)
+    index/gen-<id>/seg-<id>/      ids.npy, vectors.npy, ann.faiss, meta.json (qa.store.faiss),
+                                  texts.sqlite (qa.store.texts), sentence_vectors.npy
+    index/.lock                   serialises writers
 
-A writer builds a complete new generation directory, fsyncs it, then swaps
-``CURRENT`` with ``os.replace``. A crash at any point leaves ``CURRENT``
-naming the previous complete generation, and readers never see a half-written
-one (copy-on-write), so queries keep working while documents are added.
+A segment holds whole documents and never changes once written. A build writes
+a segment for the documents it (re-)embedded, hard-links the unchanged
+segments from the previous generation, and records removed documents as dead
+rather than rewriting their segment; small segments are merged now and then
+(:func:`merge_plan`). The new generation is fsynced, then ``CURRENT`` is swapped
+with ``os.replace``: a crash at any point leaves ``CURRENT`` naming the previous
+complete generation, and readers never see a half-written one.
 """
 from __future__ import annotations
 
 import errno
 import json
 import logging
+import math
 import os
 import shutil
 import time
@@ -24,155 +31,93 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import faiss
 import numpy as np
 from filelock import FileLock
 
-from .schema import Chunk
 from .fsutil import write_atomic
+from .schema import Chunk
+from .store.ann import HNSW_EF_SEARCH
+from .store.faiss import FaissStore, Segment, load_segment, save_segment
+from .store.texts import SegmentTexts, read_texts, write_texts
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 _POINTER = "CURRENT"
+MERGE_FACTOR = 10  # segments of one size tier (a power of ten of rows) merged once this many exist
+MAX_DEAD_SHARE = 0.5  # a segment with more dead rows than this is rewritten
+
+
+@dataclass
+class IndexSegment:
+    """One segment: its vector rows, texts and sentence vectors."""
+    vectors: Segment
+    texts: SegmentTexts
+    sentence_vectors: np.ndarray
+    dead_docs: set[str] = field(default_factory=set)
+
+    @property
+    def name(self) -> str:
+        return self.vectors.name
+
+    @property
+    def live_docs(self) -> list[str]:
+        return [d for d in self.texts.docs if d not in self.dead_docs]
 
 
 @dataclass
 class StoredIndex:
-    """One loaded generation: what retrieval searches."""
+    """One loaded generation: what retrieval searches. Rows run in document-name order,
+    as a full build would lay them out, whatever segments they came from."""
     generation: str
     manifest: dict
     chunks: list[Chunk]
     vectors: np.ndarray  # (n, d) float32, L2-normalised
-    ann: faiss.Index = field(repr=False)
-    # name -> JSON value or array saved beside the chunks (doc texts, bridge, sentence vectors)
+    ann: object = field(repr=False)  # the FaissStore
+    # name -> JSON value or array (doc texts, bridge, places, sentences, sentence vectors, tokens)
     extras: dict = field(default_factory=dict, repr=False)
+    ids: np.ndarray = None  # stable chunk id per row
+    segments: list[IndexSegment] = field(default_factory=list, repr=False)
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def __post_init__(self):
+        if self.ids is None:
+            self.ids = np.arange(len(self.chunks), dtype=np.int64)
+        self._row = {int(i): r for r, i in enumerate(self.ids.tolist())}
+
+    def search(self, queries: np.ndarray, k: int, where: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, rows), shaped (len(queries), k) as faiss returns them, -1 padded."""
         k = min(k, len(self.chunks))
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        scores = np.full((len(queries), k), -np.inf, np.float32)
+        rows = np.full((len(queries), k), -1, np.int64)
         if k == 0:
-            return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
-        return self.ann.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+            return scores, rows
+        for qi, q in enumerate(queries):
+            if isinstance(self.ann, FaissStore):
+                ids, s = self.ann.search(q, k, where)
+                r = [self._row[int(i)] for i in ids]
+            else:  # a bare faiss index over the rows (tests, benchmarks)
+                s, r = self.ann.search(q[None, :], k)
+                s, r = s[0], r[0]
+            scores[qi, :len(r)], rows[qi, :len(r)] = s, r
+        return scores, rows
 
 
-# ---- ANN backends ---------------------------------------------------------
-#
-# Measured with bench/bench.py on the 2-core box (shared), 384-d synthetic
-# vectors calibrated on the corpus's e5 vectors, one query at a time:
-# - exact search is memory bound, ~0.4-0.5 ms per 1k vectors: ~5 ms at 10k,
-#   ~40 ms at 100k, ~140-400 ms at 1M, so past ~10k vectors it is no longer
-#   small next to the ~40-50 ms query encoder;
-# - HNSW (M=32) answers in 1-3 ms up to 1M vectors at efSearch 128, but its
-#   recall at that scale depends on the graph: efConstruction 40 -> 120 lifts
-#   recall@10 at 1M from 0.75 to 0.91 (efSearch 128) and it reaches 0.95 near
-#   efSearch 400-512 (8-11 ms); the build is ~30 min at 1M on 2 cores;
-# - IVF needs ~1/4 of the lists probed for recall@10 0.95 at 1M (65 ms flat,
-#   37 ms SQ8); IVF-PQ codes cap recall@10 near 0.6-0.7.
-# Hence: flat while small, then HNSW.
+def merge_plan(segments: list[IndexSegment]) -> list[list[IndexSegment]]:
+    """Groups of segments to merge: every size tier (10^t live rows) with MERGE_FACTOR
+    segments or more, and any segment mostly dead. Logarithmic merging keeps the
+    segment count near log10(rows) and rewrites each row O(log n) times overall."""
+    tiers: dict[int, list[IndexSegment]] = {}
+    groups = []
+    for seg in segments:
+        total, live = len(seg.vectors.ids), seg.vectors.live
+        if total and (total - live) / total > MAX_DEAD_SHARE:
+            groups.append([seg])
+            continue
+        tiers.setdefault(int(math.log10(max(live, 1))), []).append(seg)
+    groups.extend(group for group in tiers.values() if len(group) >= MERGE_FACTOR)
+    return groups
 
-ANN_KINDS = ("flat", "hnsw", "ivf", "ivf-hnsw", "ivf-sq8", "ivf-pq")
-SCALABLE_KIND = "hnsw"  # what "auto" switches to past ``flat_max``
-AUTO_FLAT_MAX = 10_000  # exact search costs ~0.3-0.5 ms per 1k vectors per query here
-HNSW_M = 32
-# recall@10 on e5-like synthetic data (bench/bench.py), M=32: at 300k vectors efConstruction 40
-# gives 0.90 / 0.95 at efSearch 64 / 128, efConstruction 120 gives 0.98 / 0.99 for a 2.2x
-# longer build; at 1M efConstruction 40 collapses to 0.65 / 0.75.
-HNSW_EF_SEARCH = 128
-HNSW_EF_CONSTRUCTION = 120
-
-
-def choose_ann(n: int, kind: str = "auto", flat_max: int = AUTO_FLAT_MAX) -> str:
-    """The ANN kind for ``n`` vectors: ``kind`` itself unless it is "auto"."""
-    kind = (kind or "auto").strip().lower()
-    if kind == "auto":
-        return "flat" if n <= flat_max else SCALABLE_KIND
-    if kind not in ANN_KINDS:
-        raise ValueError(f"unknown index type {kind!r} (auto, {', '.join(ANN_KINDS)})")
-    return kind
-
-
-def ivf_params(n: int, nlist: int | None = None, nprobe: int | None = None) -> tuple[int, int]:
-    """(nlist, nprobe) for an IVF index over ``n`` vectors.
-
-    ~4*sqrt(n) lists, but never fewer than 39 training points per list (faiss's
-    minimum for k-means); by default probe 1/8 of the lists (at least 16),
-    which is what text-embedding-like data needs for recall@10 ~0.95.
-    """
-    if nlist is None:
-        nlist = int(4 * np.sqrt(max(n, 1)))
-    nlist = max(1, min(int(nlist), max(1, n // 39)))
-    if nprobe is None:
-        nprobe = max(16, nlist // 8)
-    return nlist, max(1, min(int(nprobe), nlist))
-
-
-def make_ann(vectors: np.ndarray, kind: str, *, hnsw_m: int = HNSW_M,
-             ef_search: int = HNSW_EF_SEARCH, ef_construction: int = HNSW_EF_CONSTRUCTION,
-             nlist: int | None = None, nprobe: int | None = None, seed: int = 0) -> faiss.Index:
-    """Build a FAISS index over normalised vectors; inner product == cosine.
-
-    ``kind`` is one of ``ANN_KINDS``, or "auto" (resolved by :func:`choose_ann`
-    with the default threshold). Search parameters (HNSW efSearch, IVF nprobe)
-    are set on the index and travel with it through ``faiss.write_index``.
-    """
-    vectors = np.asarray(vectors, dtype=np.float32)
-    if vectors.ndim != 2:
-        raise ValueError(f"vectors must be a 2-d array, got shape {vectors.shape}")
-    n, d = vectors.shape
-    kind = choose_ann(n, kind)
-    t0 = time.perf_counter()
-    if kind == "flat" or (n == 0 and kind.startswith("ivf")):
-        index = faiss.IndexFlatIP(d)  # an empty IVF index would be untrained and unsearchable
-    elif kind == "hnsw":
-        index = faiss.IndexHNSWFlat(d, int(hnsw_m), faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = int(ef_construction)
-        index.hnsw.efSearch = int(ef_search)
-    else:  # ivf, ivf-hnsw, ivf-sq8, ivf-pq
-        nlist, nprobe = ivf_params(n, nlist, nprobe)
-        # ivf-hnsw: the coarse quantizer is itself an HNSW graph over the centroids
-        # (faiss's IVF4096_HNSW32,Flat), so probing thousands of lists stays cheap
-        quantizer = faiss.IndexHNSWFlat(d, 32, faiss.METRIC_INNER_PRODUCT) if kind == "ivf-hnsw" \
-            else faiss.IndexFlatIP(d)
-        if kind in ("ivf", "ivf-hnsw"):
-            index = faiss.IndexIVFFlat(quantizer, d, nlist, faiss.METRIC_INNER_PRODUCT)
-        elif kind == "ivf-sq8":
-            index = faiss.IndexIVFScalarQuantizer(quantizer, d, nlist, faiss.ScalarQuantizer.QT_8bit,
-                                                  faiss.METRIC_INNER_PRODUCT)
-        else:
-            # 8 dims per sub-quantizer; 256 centroids each once there are enough
-            # points to train them (faiss wants ~39 per centroid), fewer before
-            m = d // 8 if d % 8 == 0 else next(m for m in range(min(d, 48), 0, -1) if d % m == 0)
-            nbits = int(np.clip(np.log2(max(n, 2) / 39), 1, 8))
-            index = faiss.IndexIVFPQ(quantizer, d, nlist, m, nbits, faiss.METRIC_INNER_PRODUCT)
-        index.cp.seed = seed
-        if kind == "ivf-hnsw":  # k-means with exact assignment; the graph only serves searches
-            index.clustering_index = faiss.IndexFlatIP(d)
-        if n:
-            # k-means needs no more than ~64 points per list; sampling keeps training fast
-            take = min(n, max(64 * nlist, 39 * 256 if kind == "ivf-pq" else 0))
-            sample = vectors if take == n else \
-                vectors[np.sort(np.random.default_rng(seed).choice(n, take, replace=False))]
-            index.train(np.ascontiguousarray(sample))
-        index.nprobe = nprobe
-        if kind == "ivf-hnsw":
-            set_nprobe(index, nprobe)
-    if n:
-        index.add(np.ascontiguousarray(vectors))
-    logger.debug("built %s ANN over %d vectors in %.2fs", kind, n, time.perf_counter() - t0)
-    return index
-
-
-def set_nprobe(index: faiss.Index, nprobe: int) -> None:
-    """Probe ``nprobe`` lists; an HNSW quantizer then needs a beam at least twice as wide
-    (measured: efSearch 16 caps recall@10 near .83 whatever nprobe is)."""
-    ivf = faiss.extract_index_ivf(index)
-    ivf.nprobe = int(nprobe)
-    quantizer = faiss.downcast_index(ivf.quantizer)
-    if isinstance(quantizer, faiss.IndexHNSW):
-        quantizer.hnsw.efSearch = max(64, 2 * int(nprobe))
-
-
-# ---- the store --------------------------------------------------------------
 
 class IndexStore:
     def __init__(self, index_dir: Path):
@@ -202,7 +147,7 @@ class IndexStore:
             return None
         return data if isinstance(data, dict) else None
 
-    def load(self) -> StoredIndex | None:
+    def load(self, dim: int | None = None) -> StoredIndex | None:
         """The live generation; if the pointer is garbage or the generation is damaged,
         the newest other generation that is intact (logged); None when there is none."""
         gen = self.current()
@@ -236,49 +181,69 @@ class IndexStore:
             for name, want in (manifest.get("checksums") or {}).items():
                 if _crc32(path / name) != want:
                     raise ValueError(f"{name} does not match its checksum (damaged on disk)")
-            with open(path / "chunks.jsonl", encoding="utf-8") as fh:
-                chunks = [Chunk(**json.loads(line)) for line in fh]
-            vectors = np.load(path / "vectors.npy")
-            ann = faiss.read_index(str(path / "ann.faiss"))
-            if ann.ntotal != len(chunks) or len(vectors) != len(chunks):
+            segments = []
+            for entry in manifest["segments"]:
+                seg_dir = path / entry["name"]
+                texts = read_texts(seg_dir / "texts.sqlite")
+                dead_docs = set(entry.get("dead", []))
+                dead_ids = [i for i, c in zip(texts.ids, texts.chunks) if c.doc in dead_docs]
+                vectors = load_segment(seg_dir, dead_ids, manifest.get("ef_search", HNSW_EF_SEARCH))
+                sent = np.load(seg_dir / "sentence_vectors.npy")
+                if len(vectors.ids) != len(texts.ids) or len(sent) != len(texts.sentences) \
+                        or vectors.ids.tolist() != texts.ids:
+                    raise ValueError(f"segment {entry['name']} is inconsistent")
+                segments.append(IndexSegment(vectors, texts, sent, dead_docs))
+            tables = json.loads((path / "bridge.json").read_text(encoding="utf-8"))
+            loaded = _view(gen, manifest, segments, tables)
+            if loaded.ann.count() != len(loaded.chunks) or len(loaded.chunks) != manifest.get("n_chunks"):
                 raise ValueError("generation is inconsistent")
-            extras = {name: _read_extra(path, name) for name in manifest.get("extras", [])}
         except (OSError, ValueError, RuntimeError, TypeError, EOFError, KeyError, AttributeError) as exc:
             logger.warning("index generation %s is unreadable (%s); it will be rebuilt", gen, exc)
             return None
-        if manifest.get("ann") == "hnsw":
-            faiss.downcast_index(ann).hnsw.efSearch = manifest.get("ef_search", HNSW_EF_SEARCH)
-        return StoredIndex(gen, manifest, chunks, vectors, ann, extras)
+        return loaded
 
-    def write(self, manifest: dict, chunks: list[Chunk], vectors: np.ndarray, ann: faiss.Index,
-              extras: dict | None = None) -> str:
-        """Persist a new generation and make it live atomically. Caller holds ``lock``."""
+    def write(self, manifest: dict, segments: list[IndexSegment], tables: dict,
+              base: StoredIndex | None = None) -> str:
+        """Persist a generation of ``segments`` and make it live atomically. Segments
+        already in ``base`` are hard-linked from it; the others are written. Caller holds ``lock``."""
         now = time.time_ns()  # to the microsecond, so names sort by build time (load's fallback)
         gen = f"gen-{time.strftime('%Y%m%d%H%M%S', time.gmtime(now // 10**9))}{now // 1000 % 10**6:06d}" \
               f"-{uuid.uuid4().hex[:6]}"
         tmp = self.dir / f".tmp-{gen}"
+        old = {s.name for s in base.segments} if base is not None else set()
+        old_sums = (base.manifest.get("checksums") or {}) if base is not None else {}
         moved = False
         try:
             tmp.mkdir(parents=True)
-            extras = extras or {}
-            manifest = {**manifest, "format": FORMAT_VERSION, "generation": gen, "n_chunks": len(chunks),
-                        "extras": sorted(extras)}
-            for name, value in extras.items():
-                if isinstance(value, np.ndarray):
-                    np.save(tmp / f"{name}.npy", value)
-                else:
-                    (tmp / f"{name}.json").write_text(json.dumps(value, ensure_ascii=False), encoding="utf-8")
-            with open(tmp / "chunks.jsonl", "w", encoding="utf-8") as fh:
-                for c in chunks:
-                    fh.write(json.dumps(c.to_dict(), ensure_ascii=False) + "\n")
-            np.save(tmp / "vectors.npy", np.ascontiguousarray(vectors, dtype=np.float32))
-            faiss.write_index(ann, str(tmp / "ann.faiss"))
-            # damage that keeps a file's shape (overwritten vectors, emptied tokens) is caught at load
-            manifest["checksums"] = {p.name: _crc32(p) for p in sorted(tmp.iterdir())}
+            sums, written = {}, []
+            for seg in segments:
+                if seg.name in old:
+                    for src in (self.dir / base.generation / seg.name).iterdir():
+                        rel = f"{seg.name}/{src.name}"
+                        _link(src, tmp / rel)
+                        if rel in old_sums:
+                            sums[rel] = old_sums[rel]
+                    continue
+                save_segment(seg.vectors, tmp / seg.name)
+                write_texts(tmp / seg.name / "texts.sqlite", seg.texts)
+                np.save(tmp / seg.name / "sentence_vectors.npy",
+                        np.ascontiguousarray(seg.sentence_vectors, dtype=np.float32))
+                written.extend((tmp / seg.name).iterdir())
+            (tmp / "bridge.json").write_text(json.dumps(tables, ensure_ascii=False), encoding="utf-8")
+            written.append(tmp / "bridge.json")
+            # damage that keeps a file's shape (overwritten vectors, emptied tables) is caught at load
+            sums.update({str(p.relative_to(tmp)): _crc32(p) for p in written})
+            live = sum(s.vectors.live for s in segments)
+            manifest = {**manifest, "format": FORMAT_VERSION, "generation": gen, "n_chunks": live,
+                        "segments": [{"name": s.name, "rows": len(s.vectors.ids), "kind": s.vectors.kind,
+                                      "dead": sorted(s.dead_docs)} for s in segments],
+                        "rows_written": sum(len(s.vectors.ids) for s in segments if s.name not in old),
+                        "checksums": dict(sorted(sums.items()))}
             # the manifest goes last: a generation without one is never loaded
             (tmp / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1),
                                               encoding="utf-8")
-            _fsync_dir_files(tmp)
+            for p in written + [tmp / "manifest.json"]:
+                _fsync(p)
             previous = self.current() or next(iter(self.generations()), None)
             os.replace(tmp, self.dir / gen)
             moved = True
@@ -292,16 +257,66 @@ class IndexStore:
                 raise OSError(errno.ENOSPC, "the disk is full: the index could not be written and is "
                               "unchanged (free some space and build again)") from exc
             raise
-        logger.info("index generation %s is live (%d chunks)", gen, len(chunks))
+        logger.info("index generation %s is live (%d chunks, %d rows written)", gen, manifest["n_chunks"],
+                    manifest["rows_written"])
         # the previous generation stays one round for readers mid-load
         self.collect_garbage(keep={gen, previous or ""})
         return gen
 
     def collect_garbage(self, keep: set[str]) -> None:
-        """Remove superseded generations and temp dirs left by crashed writers."""
+        """Remove superseded generations and temp dirs left by crashed writers (segments
+        shared by hard links survive in the generations that keep them)."""
         for p in self.dir.iterdir():
             if p.is_dir() and p.name not in keep and p.name.startswith(("gen-", ".tmp-gen-")):
                 shutil.rmtree(p, ignore_errors=True)
+
+
+def _view(gen: str, manifest: dict, segments: list[IndexSegment], tables: dict) -> StoredIndex:
+    """The rows of every live document, in document-name order, as one index."""
+    placed: dict[str, tuple[IndexSegment, list[int], list[int]]] = {}
+    for seg in segments:
+        chunk_rows: dict[str, list[int]] = {}
+        for r, c in enumerate(seg.texts.chunks):
+            chunk_rows.setdefault(c.doc, []).append(r)
+        sent_rows: dict[str, list[int]] = {}
+        for r, (d, _, _) in enumerate(seg.texts.sentences):
+            sent_rows.setdefault(d, []).append(r)
+        for doc in seg.live_docs:
+            if doc in placed:
+                raise ValueError(f"document {doc} is live in two segments")
+            placed[doc] = (seg, chunk_rows.get(doc, []), sent_rows.get(doc, []))
+    chunks, ids, tokens, sentences, vec_parts, sent_parts, docs = [], [], [], [], [], [], {}
+    for doc in sorted(placed):
+        seg, rows, srows = placed[doc]
+        docs[doc] = seg.texts.docs[doc][1]
+        chunks.extend(seg.texts.chunks[r] for r in rows)
+        ids.extend(seg.texts.ids[r] for r in rows)
+        tokens.extend(seg.texts.tokens[r] for r in rows)
+        sentences.extend(seg.texts.sentences[r] for r in srows)
+        vec_parts.append(seg.vectors.vectors[rows])
+        sent_parts.append(seg.sentence_vectors[srows])
+    dim = segments[0].vectors.vectors.shape[1] if segments else int(manifest.get("dim", 0))
+    store = FaissStore(dim)
+    for seg in segments:
+        store.add_segment(seg.vectors)
+    extras = {"docs": docs, "bridge": tables.get("bridge", {}), "absent_places": tables.get("absent_places", []),
+              "present_places": tables.get("present_places", []), "sentences": sentences,
+              "sentence_vectors": np.vstack(sent_parts) if sent_parts else np.zeros((0, dim), np.float32),
+              "tokens": tokens}
+    vectors = np.vstack(vec_parts) if vec_parts else np.zeros((0, dim), np.float32)
+    return StoredIndex(gen, manifest, chunks, vectors, store, extras, np.array(ids, np.int64), segments)
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    write_atomic(path, text.encode("utf-8"))
+
+
+def _link(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(src, dst)
+    except OSError:  # a filesystem without hard links: copy (the file is immutable either way)
+        shutil.copy2(src, dst)
 
 
 def _crc32(path: Path) -> str:
@@ -313,12 +328,6 @@ def _crc32(path: Path) -> str:
     return f"{crc:08x}"
 
 
-def _read_extra(path: Path, name: str):
-    if (path / f"{name}.npy").is_file():
-        return np.load(path / f"{name}.npy")
-    return json.loads((path / f"{name}.json").read_text(encoding="utf-8"))
-
-
 def _disk_full(exc: BaseException) -> bool:
     """An ENOSPC/EDQUOT OSError, or a faiss RuntimeError about one (faiss wraps fwrite failures)."""
     if isinstance(exc, OSError):
@@ -326,11 +335,6 @@ def _disk_full(exc: BaseException) -> bool:
     return isinstance(exc, RuntimeError) and "No space left on device" in str(exc)
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    write_atomic(path, text.encode("utf-8"))
-
-
-def _fsync_dir_files(path: Path) -> None:
-    for p in path.iterdir():
-        with open(p, "rb") as fh:
-            os.fsync(fh.fileno())
+def _fsync(path: Path) -> None:
+    with open(path, "rb") as fh:
+        os.fsync(fh.fileno())

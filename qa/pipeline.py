@@ -10,16 +10,13 @@ from __future__ import annotations
 import logging
 import re
 import threading
-import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
-import numpy as np
-
 from . import chunking, corpus
 from .embedding import Encoder, make_encoder
-from .lexical import absent_places, bm25_tokens, build_bridge, present_places
-from .index import IndexStore, StoredIndex, choose_ann, make_ann
+from .build import BuildReport, IndexBuilder, file_stats
+from .index import IndexStore, StoredIndex
 from .answer import abstain_reason
 from .ranker import Question, load_model
 from .reader import TOP_PASSAGES, read, sentences_of, signals, with_choice
@@ -47,16 +44,6 @@ class Inspection:
     coverage: float
 
 
-@dataclass
-class BuildReport:
-    generation: str
-    documents: int
-    chunks: int
-    embedded: int  # chunks embedded this time (the rest were reused)
-    removed: list[str]
-    seconds: float
-
-
 class Engine:
     def __init__(self, settings: Settings | None = None, encoder: Encoder | None = None):
         self.settings = settings or Settings.from_env()
@@ -70,13 +57,16 @@ class Engine:
 
     # ---- index lifecycle ---------------------------------------------------
 
+    def recipe(self) -> dict:
+        """What vectors and chunks depend on besides the documents: another recipe means a full rebuild."""
+        return {"model": self.encoder.fingerprint(), "chunking": self.settings.chunking_fingerprint(),
+                "pipeline": PIPELINE_VERSION}
+
+    def same_recipe(self, manifest: dict | None) -> bool:
+        return isinstance(manifest, dict) and all(manifest.get(k) == v for k, v in self.recipe().items())
+
     def expected_manifest(self, docs: list[corpus.Document]) -> dict:
-        return {
-            "model": self.encoder.fingerprint(),
-            "chunking": self.settings.chunking_fingerprint(),
-            "pipeline": PIPELINE_VERSION,
-            "files": {d.name: d.sha256 for d in docs},
-        }
+        return {**self.recipe(), "files": {d.name: d.sha256 for d in docs}}
 
     def is_stale(self, manifest: dict | None, docs: list[corpus.Document] | None = None) -> bool:
         if manifest is None:
@@ -91,74 +81,24 @@ class Engine:
         """Every corpus file has the size and mtime it had at build, and the model and
         chunking are the same: fresh without reading or hashing a document."""
         stats = manifest.get("stats")
-        if not isinstance(stats, dict) or manifest.get("pipeline") != PIPELINE_VERSION \
-                or manifest.get("chunking") != self.settings.chunking_fingerprint() \
-                or manifest.get("model") != self.encoder.fingerprint():
+        if not isinstance(stats, dict) or not self.same_recipe(manifest):
             return False
-        return _file_stats(corpus.corpus_files(self.settings.corpus_dir)) == stats
+        return file_stats(corpus.corpus_files(self.settings.corpus_dir)) == stats
 
     def build(self, force: bool = False, progress: bool = True) -> BuildReport | None:
-        """Bring the index in line with corpus/. Returns None when it already was."""
-        t0 = time.perf_counter()
+        """Bring the index in line with corpus/ (a diff: only new or changed documents are
+        embedded). Returns None when it already was."""
         with self.store.lock:
-            docs = corpus.load_corpus(self.settings.corpus_dir)
             old = self.store.load()
-            if not force and old is not None and not self.is_stale(old.manifest, docs):
-                return None
-            want = self.expected_manifest(docs)
-            reusable = _reusable_vectors(old, want) if not force else {}
-            chunks, sentences, plan, sizes = [], [], [], []
-            for doc in docs:
-                doc_chunks = chunking.chunk_document(doc, self.settings.chunk_size,
-                                                     self.settings.chunk_overlap)
-                doc_sents = chunking.sentence_spans(doc, self.settings.chunk_size)
-                chunks.extend(doc_chunks)
-                sentences.extend([doc.name, s.start, s.end] for s in doc_sents)
-                sizes.append(len(doc_chunks))
-                old_vecs = reusable.get(doc.sha256)
-                if old_vecs is not None and (len(old_vecs[0]), len(old_vecs[1])) == (len(doc_chunks), len(doc_sents)):
-                    plan.append(old_vecs)
-                else:  # texts to embed: the windows, then the sentences
-                    plan.append([self.passage_text(c) for c in doc_chunks]
-                                + [doc.text[s.start:s.end] for s in doc_sents])
-            todo = [t for part in plan if isinstance(part, list) for t in part]
-            embedded = sum(n for part, n in zip(plan, sizes) if isinstance(part, list))
-            if todo:
-                logger.info("embedding %d chunks and %d sentences", embedded, len(todo) - embedded)
-            fresh = self.encoder.encode_passages(todo, progress=progress and len(todo) > 32)
-            chunk_parts, sent_parts, cursor = [], [], 0
-            for part, n_chunks in zip(plan, sizes):
-                if isinstance(part, list):  # slice this document's fresh vectors back out
-                    vecs = fresh[cursor:cursor + len(part)]
-                    cursor += len(part)
-                    part = (vecs[:n_chunks], vecs[n_chunks:])
-                chunk_parts.append(part[0])
-                sent_parts.append(part[1])
-            dim = self.encoder.dim
-            matrix = np.vstack(chunk_parts) if chunk_parts else np.zeros((0, dim), np.float32)
-            sent_matrix = np.vstack(sent_parts) if sent_parts else np.zeros((0, dim), np.float32)
-            kind = choose_ann(len(chunks), self.settings.index_type, self.settings.auto_flat_max)
-            ann = make_ann(matrix, kind, hnsw_m=self.settings.hnsw_m,
-                           ef_search=self.settings.hnsw_ef_search)
-            manifest = {**want, "ann": kind, "stats": _file_stats(d.path for d in docs), "ef_search": self.settings.hnsw_ef_search,
-                        "doc_chunks": {d.name: sum(c.doc == d.name for c in chunks) for d in docs},
-                        "chunk_size": self.settings.chunk_size,
-                        "chunk_overlap": self.settings.chunk_overlap}
-            extras = {"docs": {d.name: d.text for d in docs},
-                      "bridge": build_bridge([d.body for d in docs]),
-                      "absent_places": absent_places("\n".join(d.body for d in docs)),
-                      "present_places": present_places("\n".join(d.body for d in docs)),
-                      "sentences": sentences, "sentence_vectors": sent_matrix,
-                      # BM25 input, tokenised once here rather than at every start
-                      "tokens": [bm25_tokens(c) for c in chunks]}
-            gen = self.store.write(manifest, chunks, matrix, ann, extras)
-            removed = sorted(set((old.manifest.get("files") or {}) if old else {}) - set(want["files"]))
+            report = IndexBuilder(self).run(old, force, progress)
+        if report is None:
+            return None
         with self._lock:
             self._index = None  # reload lazily
             self._cache.clear()
-        report = BuildReport(gen, len(docs), len(chunks), embedded, removed, time.perf_counter() - t0)
-        logger.info("built %s: %d docs, %d chunks, %d embedded in %.1fs",
-                    gen, report.documents, report.chunks, report.embedded, report.seconds)
+        logger.info("built %s: %d docs, %d chunks, %d embedded, %d rows written in %.1fs",
+                    report.generation, report.documents, report.chunks, report.embedded,
+                    report.rows_written, report.seconds)
         return report
 
     def passage_text(self, chunk: chunking.Chunk) -> str:
@@ -171,9 +111,15 @@ class Engine:
             if self._index is not None and self._index.generation == live:
                 return self._index
             loaded = self.store.load()
-            if loaded is None or self.is_stale(loaded.manifest):
+            # built here only when there is nothing usable to serve: an index from another model
+            # or chunking, or none. Documents added since (an interrupted add) are finished by the
+            # next build or add, never inside a question.
+            if loaded is None or not self.same_recipe(loaded.manifest):
                 self.build()
                 loaded = self.store.load()
+            elif self.is_stale(loaded.manifest):
+                logger.warning("corpus/ has changed since the index was built; answering from the "
+                               "index as it is (run `qa build` to bring it up to date)")
             if loaded is None:
                 raise RuntimeError("the index could not be built")
             self._index = loaded
@@ -189,7 +135,8 @@ class Engine:
             return self._searcher
 
     def warm_up(self) -> None:
-        """Load model and index now rather than on the first question."""
+        """Bring the index up to date and load model and index now, rather than on the first question."""
+        self.build(progress=False)
         self.searcher().search("warm up", 1)
 
     # ---- queries -------------------------------------------------------------
@@ -257,34 +204,3 @@ class Engine:
 
     def _check_k(self, k) -> int:
         return check_k(self.settings.k if k is None else k)
-
-
-def _file_stats(paths) -> dict[str, list[int]]:
-    out = {}
-    for p in paths:
-        try:
-            st = p.stat()
-        except OSError:
-            continue
-        out[p.name] = [st.st_size, st.st_mtime_ns]
-    return out
-
-
-def _reusable_vectors(old: StoredIndex | None, want: dict) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """(chunk vectors, sentence vectors) of the old generation by document hash,
-    when it was built with the same model and chunking."""
-    if old is None or old.manifest.get("model") != want["model"] \
-            or old.manifest.get("chunking") != want["chunking"]:
-        return {}
-    chunk_rows: dict[str, list[int]] = {}
-    for i, c in enumerate(old.chunks):
-        chunk_rows.setdefault(c.doc, []).append(i)
-    sent_rows: dict[str, list[int]] = {}
-    for i, (doc, _, _) in enumerate(old.extras.get("sentences", [])):
-        sent_rows.setdefault(doc, []).append(i)
-    sent_vecs = old.extras.get("sentence_vectors")
-    if sent_vecs is None:
-        return {}
-    files = old.manifest.get("files", {})
-    return {files[name]: (old.vectors[rows], sent_vecs[sent_rows.get(name, [])])
-            for name, rows in chunk_rows.items() if name in files}

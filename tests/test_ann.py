@@ -1,4 +1,4 @@
-"""The ANN factory (qa.index.choose_ann / make_ann) on small synthetic data.
+"""The ANN factory (qa.store.ann.choose_ann / make_ann) on small synthetic data.
 
 Fast and model-free: vectors are a seeded Gaussian mixture with a
 low-dimensional spread (like text embeddings, unlike uniform noise), so every
@@ -9,7 +9,10 @@ import numpy as np
 import pytest
 
 from qa.chunking import Chunk
-from qa.index import (ANN_KINDS, AUTO_FLAT_MAX, HNSW_EF_SEARCH, SCALABLE_KIND, IndexStore, choose_ann,
+from qa.index import IndexSegment, IndexStore
+from qa.store.faiss import FaissStore
+from qa.store.texts import SegmentTexts
+from qa.store.ann import (ANN_KINDS, AUTO_FLAT_MAX, HNSW_EF_SEARCH, SCALABLE_KIND, choose_ann,
                       ivf_params, make_ann)
 from qa.settings import Settings
 
@@ -134,15 +137,20 @@ def test_a_persisted_index_round_trips(data, tmp_path, kind):
 
 def test_the_store_persists_the_automatically_chosen_kind(data, tmp_path):
     base, queries, _ = data
-    kind = choose_ann(len(base), "auto", flat_max=100)
-    ann = make_ann(base, kind, ef_search=80)
+    vstore = FaissStore(D, "auto", flat_max=100, ef_search=80)
+    ids = np.arange(1000, 1000 + len(base), dtype=np.int64)
+    vstore.upsert(ids, base, [{"doc": "d.md"}] * len(base))
+    seg = vstore.seal()
+    assert seg.kind == "hnsw"
     chunks = [Chunk(doc="d.md", title="T", section="", text=f"chunk {i}", start=i, end=i + 1)
               for i in range(len(base))]
+    texts = SegmentTexts({"d.md": ("sha", "x" * (len(base) + 1))}, ids.tolist(), chunks,
+                         [["t"]] * len(base), [], {})
     store = IndexStore(tmp_path / "index")
     with store.lock:
-        store.write({"ann": kind, "ef_search": 80}, chunks, base, ann)
+        store.write({"ef_search": 80}, [IndexSegment(seg, texts, np.zeros((0, D), np.float32))], {})
     loaded = store.load()
-    assert loaded is not None and loaded.manifest["ann"] == "hnsw"
-    assert isinstance(faiss.downcast_index(loaded.ann), faiss.IndexHNSWFlat)
-    assert faiss.downcast_index(loaded.ann).hnsw.efSearch == 80
-    np.testing.assert_array_equal(loaded.search(queries, 10)[1], ann.search(queries, 10)[1])
+    assert loaded is not None and loaded.manifest["segments"][0]["kind"] == "hnsw"
+    inner = faiss.downcast_index(loaded.segments[0].vectors.ann)
+    assert isinstance(inner, faiss.IndexHNSWFlat) and inner.hnsw.efSearch == 80
+    np.testing.assert_array_equal(loaded.search(queries, 10)[1], seg.ann.search(queries, 10)[1])

@@ -1,6 +1,7 @@
 """Damage that keeps a file's shape is caught by checksums, and a garbage pointer falls
 back to the newest intact generation instead of re-embedding (hashed-bigram encoder)."""
 import json
+import sqlite3
 
 import numpy as np
 import pytest
@@ -31,15 +32,28 @@ def _two_generations(engine):
     return first, second
 
 
+def _segment(gen):
+    (seg,) = gen.glob("seg-*")
+    return seg
+
+
 def _overwrite_vectors(gen):
-    v = np.load(gen / "vectors.npy")
-    np.save(gen / "vectors.npy", np.random.default_rng(0).standard_normal(v.shape).astype(np.float32))
+    path = _segment(gen) / "vectors.npy"
+    v = np.load(path)
+    np.save(path, np.random.default_rng(0).standard_normal(v.shape).astype(np.float32))
+
+
+def _sql(gen, statement):
+    con = sqlite3.connect(_segment(gen) / "texts.sqlite")
+    con.execute(statement)
+    con.commit()
+    con.close()
 
 
 DAMAGE = {
     "vectors-random-same-shape": _overwrite_vectors,
-    "tokens-emptied": lambda gen: (gen / "tokens.json").write_text("{}"),
-    "sentences-emptied": lambda gen: (gen / "sentences.json").write_text("[]"),
+    "tokens-emptied": lambda gen: _sql(gen, "UPDATE chunks SET tokens = '[]'"),
+    "sentences-emptied": lambda gen: _sql(gen, "DELETE FROM sentences"),
 }
 
 
@@ -76,5 +90,5 @@ def test_every_generation_file_has_a_checksum(fake_engine):
     fake_engine.build(progress=False)
     gen = fake_engine.settings.index_dir / fake_engine.store.current()
     manifest = json.loads((gen / "manifest.json").read_text())
-    files = {p.name for p in gen.iterdir()} - {"manifest.json"}
+    files = {str(p.relative_to(gen)) for p in gen.rglob("*") if p.is_file()} - {"manifest.json"}
     assert set(manifest["checksums"]) == files and all(len(c) == 8 for c in manifest["checksums"].values())
