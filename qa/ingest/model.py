@@ -5,6 +5,8 @@ import hashlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from .normalize import normalize_text
+
 
 @dataclass
 class FileResult:
@@ -36,6 +38,7 @@ class _Converted:
 
 
 def _content_key(body: str) -> str:
-    """Hash of a body with layout whitespace ignored: the same text is the same document."""
-    lines = (" ".join(ln.split()) for ln in body.splitlines())
+    """Hash of a body with layout whitespace and compatibility forms ignored: the same text is
+    the same document, whether it was stored before ingest normalisation existed or after."""
+    lines = (" ".join(ln.split()) for ln in normalize_text(body).splitlines())
     return hashlib.sha256("\n".join(ln for ln in lines if ln).encode("utf-8")).hexdigest()

@@ -3,7 +3,7 @@
 Each format has its own module with ``convert(data, display, progress) ->
 (text, title or None, front matter)``; :data:`CONVERTERS` maps a file
 extension to the format recorded in front matter and its converter. The heavy
-parsers (pypdf, python-docx, bs4) are imported inside the converters, on first use.
+parsers (pypdf, python-docx, trafilatura) are imported inside the converters, on first use.
 """
 from __future__ import annotations
 
