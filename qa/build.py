@@ -14,6 +14,7 @@ import dataclasses
 import logging
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -51,25 +52,13 @@ class Diff:
     removed: list[str]  # names no longer in corpus/
 
 
-def file_stats(paths) -> dict[str, list[int]]:
-    out = {}
-    for p in paths:
-        try:
-            st = p.stat()
-        except OSError:
-            continue
-        out[p.name] = [st.st_size, st.st_mtime_ns]
-    return out
-
-
-def diff_corpus(corpus_dir, old_manifest: dict | None) -> Diff:
+def diff_corpus(corpus_dir: Path, old_manifest: dict | None) -> Diff:
     old_files = (old_manifest or {}).get("files") or {}
     old_stats = (old_manifest or {}).get("stats") or {}
-    paths = corpus.corpus_files(corpus_dir)
-    stats = file_stats(paths)
+    stats = corpus.corpus_stats(corpus_dir)
     files, new = {}, []
-    for path in paths:
-        name = path.name
+    for name in list(stats):
+        path = corpus_dir / name
         if name in old_files and stats.get(name) is not None and old_stats.get(name) == stats[name]:
             files[name] = old_files[name]  # same size and mtime: not read
             continue
@@ -128,8 +117,7 @@ class IndexBuilder:
                     "dim": engine.encoder.dim, "chunk_size": settings.chunk_size,
                     "chunk_overlap": settings.chunk_overlap,
                     "doc_chunks": _doc_chunks(segments)}
-        gen = store.write(manifest, segments, _tables(segments), base=old if compatible else None)
-        written = store.manifest() or {}
+        gen, written = store.write(manifest, segments, _tables(segments), base=old if compatible else None)
         return BuildReport(gen, len(diff.files), sum(s.vectors.live for s in segments), embedded,
                            diff.removed if compatible else sorted(set((old.manifest.get("files") or {}) if old else {})
                                                                   - set(diff.files)),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -126,10 +127,29 @@ def load_document(path: Path) -> Document:
 
 
 def corpus_files(corpus_dir: Path) -> list[Path]:
-    if not corpus_dir.is_dir():
-        return []
-    return sorted(p for p in corpus_dir.iterdir()
-                  if p.is_file() and p.suffix.lower() in SUFFIXES and not p.name.startswith("."))
+    return [Path(corpus_dir) / name for name in sorted(corpus_stats(corpus_dir))]
+
+
+def corpus_stats(corpus_dir: Path) -> dict[str, list[int]]:
+    """Name -> [size, mtime_ns] of every corpus file, from one directory scan (a build's diff
+    starts here, so it stays cheap at tens of thousands of files)."""
+    out = {}
+    try:
+        entries = os.scandir(corpus_dir)
+    except OSError:  # missing or unreadable: an empty corpus
+        return out
+    with entries:
+        for entry in entries:
+            name = entry.name
+            if name.startswith(".") or os.path.splitext(name)[1].lower() not in SUFFIXES:
+                continue
+            try:
+                if entry.is_file():
+                    st = entry.stat()
+                    out[name] = [st.st_size, st.st_mtime_ns]
+            except OSError:
+                continue
+    return dict(sorted(out.items()))
 
 
 def load_corpus(corpus_dir: Path) -> list[Document]:

@@ -21,14 +21,17 @@ import shutil
 from dataclasses import dataclass, field
 
 import numpy as np
+from tqdm import tqdm
 
 from .evaluation import char_f1, evidence_of, first_hit, squash
+from .ingest import add_files
+from .pipeline import Engine
 from .pool import THIRD_PARTY, load_pool
 from .qkind import fit_kinds
 from .fitting import fit, fit_abstainer, fit_calibration, precision_threshold
 from .ranker import AnswerModel, Question, best_of, candidates, expand
-from .reader import TOP_PASSAGES, sentences_of, signals, with_choice
-from .retrieve import FUSION, FUSION_PATH
+from .reader import TOP_PASSAGES, answer_strength, sentences_of, signals, with_choice
+from .retrieve import FUSION, FUSION_PATH, clean_question
 from .settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -49,9 +52,6 @@ def eval_settings(base: Settings | None = None) -> Settings:
 
 def eval_engine(base: Settings | None = None):
     """An Engine over the evaluation corpus, created on first use."""
-    from .ingest import add_files
-    from .pipeline import Engine
-
     settings = eval_settings(base)
     corpus_dir = settings.corpus_dir
     want = sorted(p.name for p in (base or Settings.from_env()).corpus_dir.glob("*.md"))
@@ -100,8 +100,6 @@ class Item:
 
 
 def collect(engine, rows: list[dict], k: int = 10, progress: bool = True) -> list[Item]:
-    from tqdm import tqdm
-
     items = []
     searcher = engine.searcher()
     for row in tqdm(rows, desc="questions", disable=not progress, unit="q"):
@@ -121,11 +119,6 @@ def collect(engine, rows: list[dict], k: int = 10, progress: bool = True) -> lis
 
 def retrieval_tables(engine, rows: list[dict], progress: bool = True) -> list[tuple[np.ndarray, np.ndarray]]:
     """Per answerable question: fusion features of every candidate chunk, and which hold the evidence."""
-    from tqdm import tqdm
-
-    from .reader import answer_strength
-    from .retrieve import FUSION, clean_question
-
     searcher = engine.searcher()
     out = []
     for row in tqdm(rows, desc="retrieval features", disable=not progress, unit="q"):

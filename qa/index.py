@@ -203,9 +203,10 @@ class IndexStore:
         return loaded
 
     def write(self, manifest: dict, segments: list[IndexSegment], tables: dict,
-              base: StoredIndex | None = None) -> str:
-        """Persist a generation of ``segments`` and make it live atomically. Segments
-        already in ``base`` are hard-linked from it; the others are written. Caller holds ``lock``."""
+              base: StoredIndex | None = None) -> tuple[str, dict]:
+        """Persist a generation of ``segments`` and make it live atomically: (its name, its
+        manifest). Segments already in ``base`` are hard-linked from it; the others are
+        written. Caller holds ``lock``."""
         now = time.time_ns()  # to the microsecond, so names sort by build time (load's fallback)
         gen = f"gen-{time.strftime('%Y%m%d%H%M%S', time.gmtime(now // 10**9))}{now // 1000 % 10**6:06d}" \
               f"-{uuid.uuid4().hex[:6]}"
@@ -240,7 +241,7 @@ class IndexStore:
                         "rows_written": sum(len(s.vectors.ids) for s in segments if s.name not in old),
                         "checksums": dict(sorted(sums.items()))}
             # the manifest goes last: a generation without one is never loaded
-            (tmp / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1),
+            (tmp / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, separators=(",", ":")),
                                               encoding="utf-8")
             for p in written + [tmp / "manifest.json"]:
                 _fsync(p)
@@ -261,7 +262,7 @@ class IndexStore:
                     manifest["rows_written"])
         # the previous generation stays one round for readers mid-load
         self.collect_garbage(keep={gen, previous or ""})
-        return gen
+        return gen, manifest
 
     def collect_garbage(self, keep: set[str]) -> None:
         """Remove superseded generations and temp dirs left by crashed writers (segments

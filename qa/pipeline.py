@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from . import chunking, corpus
 from .embedding import Encoder, make_encoder
-from .build import BuildReport, IndexBuilder, file_stats
+from .build import BuildReport, IndexBuilder
 from .index import IndexStore, StoredIndex
 from .answer import abstain_reason
 from .ranker import Question, load_model
@@ -83,13 +83,15 @@ class Engine:
         stats = manifest.get("stats")
         if not isinstance(stats, dict) or not self.same_recipe(manifest):
             return False
-        return file_stats(corpus.corpus_files(self.settings.corpus_dir)) == stats
+        return corpus.corpus_stats(self.settings.corpus_dir) == stats
 
     def build(self, force: bool = False, progress: bool = True) -> BuildReport | None:
         """Bring the index in line with corpus/ (a diff: only new or changed documents are
         embedded). Returns None when it already was."""
         with self.store.lock:
-            old = self.store.load()
+            held = self._index
+            # the index this engine holds is the live one unless another process swapped it
+            old = held if held is not None and held.generation == self.store.current() else self.store.load()
             report = IndexBuilder(self).run(old, force, progress)
         if report is None:
             return None
