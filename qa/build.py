@@ -141,7 +141,7 @@ class IndexBuilder:
         vecs = engine.encoder.encode_passages(texts, progress=progress and len(texts) > 32)
         vecs = np.asarray(vecs, np.float32).reshape(len(texts), engine.encoder.dim)
         vstore.upsert(np.array(ids, np.int64), vecs[:n],
-                      [{"doc": c.doc, "city": c.city} for c in chunks])
+                      [{"doc": c.doc, "city": c.city, "year": c.year} for c in chunks])
         seg = vstore.seal()
         lexicon[_ALL] = {k: sorted(v) for k, v in merge(lexicon.values()).items()}
         seg_texts = SegmentTexts({d.name: (d.sha256, d.text) for d in docs}, ids, chunks,

@@ -76,7 +76,8 @@ def chunk_document(doc: Document, size: int = 200, overlap: int = 60) -> list[Ch
         for first, last in _windows(sents, size, overlap):
             start, end = sents[first].start, sents[last].end
             chunks.append(Chunk(doc=doc.name, title=doc.title, section=label,
-                                text=doc.text[start:end], start=start, end=end, city=doc.city))
+                                text=doc.text[start:end], start=start, end=end, city=doc.city,
+                                year=doc.year))
     return chunks
 
 

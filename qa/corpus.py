@@ -20,6 +20,8 @@ import yaml
 logger = logging.getLogger(__name__)
 
 SUFFIXES = (".md", ".txt")
+_YEAR = re.compile(r"((?:19|20)\d\d)")
+_YEAR_IN_TITLE = re.compile(r"(?<!\d)((?:19|20)\d\d)(?=年)")
 _FENCE = "---"
 _TERMINAL = "。！？；：…”’」』）)!?;:.,，、"
 
@@ -39,6 +41,13 @@ class Document:
     @property
     def city(self) -> str:
         return str(self.meta.get("city") or "")
+
+    @property
+    def year(self) -> str:
+        """The year the document reports on: front matter ``year``, else a year its title names
+        (《宁波市2023年知识产权发展与保护状况》 → 2023); "" when neither says."""
+        m = _YEAR.fullmatch(str(self.meta.get("year") or "").strip()) or _YEAR_IN_TITLE.search(self.title)
+        return m.group(1) if m else ""
 
     @property
     def sha256(self) -> str:

@@ -27,7 +27,7 @@ from .settings import Settings
 logger = logging.getLogger(__name__)
 
 # Bump when what a build derives (extras, vectors' inputs) changes shape or meaning.
-PIPELINE_VERSION = 7
+PIPELINE_VERSION = 8
 
 
 @dataclass

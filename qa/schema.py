@@ -16,6 +16,7 @@ class Chunk:
     start: int
     end: int
     city: str = ""
+    year: str = ""  # the document's year, "" when unknown (a filter field)
 
     def to_dict(self) -> dict:
         return asdict(self)

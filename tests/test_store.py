@@ -237,3 +237,30 @@ def test_a_crash_between_segment_and_pointer_leaves_the_previous_generation(fake
     assert engine.build(progress=False).embedded > 0
     shutil.rmtree(engine.settings.index_dir / live, ignore_errors=True)  # linked files survive it
     assert IndexStore(engine.settings.index_dir).load() is not None
+
+
+def test_built_rows_carry_doc_city_and_year_for_filters(fake_engine):
+    fake_engine.build(progress=False)
+    index = fake_engine.index()
+    by_doc = {c.doc: (c.city, c.year) for c in index.chunks}
+    # front matter year, else a year the title names, else unknown
+    assert by_doc["ningbo-2023-ip-report.md"] == ("宁波", "2023")
+    assert by_doc["hangzhou-ip-model-city.md"] == ("杭州", "")
+    q = fake_engine.encoder.encode_queries(["宁波专利授权"])[0]
+    for where, docs in (({"year": 2023}, {"ningbo-2023-ip-report.md"}),
+                        ({"city": "宁波"}, {"ningbo-2023-ip-report.md", "ningbo-ip-complex.md"}),
+                        ({"doc": "hangzhou-ip-model-city.md"}, {"hangzhou-ip-model-city.md"})):
+        _, rows = index.search(q[None, :], 8, where)
+        got = {index.chunks[r].doc for r in rows[0] if r >= 0}
+        assert got == docs, where
+        assert (rows[0] >= 0).sum() == min(8, sum(c.doc in docs for c in index.chunks))
+
+
+def test_a_title_year_is_read_when_front_matter_has_none(tmp_path):
+    path = tmp_path / "r.md"
+    path.write_text(qa_corpus.render({"title": "《温州市2021年知识产权白皮书》"}, "# x\n\n正文。\n"), encoding="utf-8")
+    assert qa_corpus.load_document(path).year == "2021"
+    path.write_text(qa_corpus.render({"title": "报告", "year": "2019"}, "# x\n\n正文。\n"), encoding="utf-8")
+    assert qa_corpus.load_document(path).year == "2019"
+    path.write_text(qa_corpus.render({"title": "编号12020年"}, "# x\n\n正文。\n"), encoding="utf-8")
+    assert qa_corpus.load_document(path).year == ""

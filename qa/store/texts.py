@@ -19,7 +19,7 @@ _SCHEMA = """
 CREATE TABLE docs (name TEXT PRIMARY KEY, sha TEXT NOT NULL, text TEXT NOT NULL);
 CREATE TABLE chunks (row INTEGER PRIMARY KEY, id INTEGER NOT NULL UNIQUE, doc TEXT NOT NULL,
                      start INTEGER NOT NULL, "end" INTEGER NOT NULL, title TEXT, section TEXT,
-                     city TEXT, text TEXT NOT NULL, tokens TEXT NOT NULL);
+                     city TEXT, year TEXT, text TEXT NOT NULL, tokens TEXT NOT NULL);
 CREATE TABLE sentences (row INTEGER PRIMARY KEY, doc TEXT NOT NULL, start INTEGER NOT NULL,
                         "end" INTEGER NOT NULL);
 CREATE TABLE lexicon (doc TEXT NOT NULL, kind TEXT NOT NULL, items TEXT NOT NULL);
@@ -44,8 +44,8 @@ def write_texts(path: Path, texts: SegmentTexts) -> None:
         con.executescript(_SCHEMA)
         con.executemany("INSERT INTO docs VALUES (?, ?, ?)",
                         [(name, sha, text) for name, (sha, text) in texts.docs.items()])
-        con.executemany("INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [
-            (row, int(i), c.doc, c.start, c.end, c.title, c.section, c.city, c.text,
+        con.executemany("INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [
+            (row, int(i), c.doc, c.start, c.end, c.title, c.section, c.city, c.year, c.text,
              json.dumps(toks, ensure_ascii=False))
             for row, (i, c, toks) in enumerate(zip(texts.ids, texts.chunks, texts.tokens))])
         con.executemany("INSERT INTO sentences VALUES (?, ?, ?, ?)",
@@ -70,10 +70,11 @@ def read_texts(path: Path) -> SegmentTexts:
     try:
         docs = {name: (sha, text) for name, sha, text in con.execute("SELECT name, sha, text FROM docs")}
         ids, chunks, tokens = [], [], []
-        for i, doc, a, b, title, section, city, text, toks in con.execute(
-                'SELECT id, doc, start, "end", title, section, city, text, tokens FROM chunks ORDER BY row'):
+        for i, doc, a, b, title, section, city, year, text, toks in con.execute(
+                'SELECT id, doc, start, "end", title, section, city, year, text, tokens FROM chunks ORDER BY row'):
             ids.append(i)
-            chunks.append(Chunk(doc=doc, title=title, section=section, text=text, start=a, end=b, city=city))
+            chunks.append(Chunk(doc=doc, title=title, section=section, text=text, start=a, end=b, city=city,
+                                year=year or ""))
             tokens.append(json.loads(toks))
         sentences = [list(r) for r in con.execute('SELECT doc, start, "end" FROM sentences ORDER BY row')]
         lexicon: dict[str, dict[str, list]] = {}
