@@ -23,6 +23,7 @@ from .lexical import BM25Index, Bridge, _jieba, bm25_tokens, zh_tokens
 from .ranker import Question
 from .reader import answer_strength
 from .schema import Passage
+from .store.base import matches
 
 logger = logging.getLogger(__name__)
 
@@ -152,6 +153,7 @@ class HybridSearcher:
         self.chunk_sentences = _sentences_by_chunk(index.chunks, sentences)
         self.weights = load_weights()
         self._idf: dict[str, float] = {}
+        self._scopes: dict[tuple, np.ndarray] = {}
         self.bridge = Bridge(index.extras.get("bridge", {}))
         tokens = index.extras.get("tokens") or [bm25_tokens(c) for c in index.chunks]
         self.bm25 = BM25Index(tokens)
@@ -208,11 +210,12 @@ class HybridSearcher:
         names = [w.lower() for w in words] + [f"{a} {b}".lower() for a, b in zip(words, words[1:])]
         return {self.places_en[n] for n in names if n in self.places_en}
 
-    def search(self, q: str, k: int) -> list[Passage]:
-        return self.search_with_evidence(q, k)[0]
+    def search(self, q: str, k: int, where: dict | None = None) -> list[Passage]:
+        return self.search_with_evidence(q, k, where)[0]
 
-    def search_with_evidence(self, q: str, k: int) -> tuple[list[Passage], Evidence]:
-        pool = self.pool(q, k)
+    def search_with_evidence(self, q: str, k: int, where: dict | None = None) -> tuple[list[Passage], Evidence]:
+        """The best ``k`` passages, among the chunks matching ``where`` (doc / city / year) if given."""
+        pool = self.pool(q, k, where)
         cand, F, question = pool.cand, pool.features, pool.question
         w = self.weights
         fused = F @ w
@@ -225,16 +228,18 @@ class HybridSearcher:
         passages = [self._passage(i, s, r) for r, (i, s, _) in enumerate(ranked, 1)]
         return passages, Evidence(question.lang, question.terms, pool.coverage, ranked, pool.qvec)
 
-    def pool(self, q: str, k: int) -> "Pool":
+    def pool(self, q: str, k: int, where: dict | None = None) -> "Pool":
         """Candidate chunks for a question (dense top-N and lexical hits) and their fusion features."""
         lang = query_language(q)
         n = len(self.index.chunks)
         qvec = self.encoder.encode_queries([q])[0]
         size = min(n, max(k, self.settings.candidates))
-        _, ids = self.index.search(qvec[None, :], size)
+        _, ids = self.index.search(qvec[None, :], size, where)
         cand = np.array([i for i in ids[0] if i >= 0], dtype=np.int64)
         terms, coverage = self.terms(q, lang)
         lex = self.bm25.scores(terms) if terms else np.zeros(n, np.float32)
+        if where:  # lexical hits outside the filter never join
+            lex = np.where(self._in_scope(where), lex, 0.0).astype(np.float32)
         # lexical hits outside the dense pool join the candidates
         extra = np.argsort(-lex)[:size]
         cand = np.unique(np.concatenate([cand, extra[lex[extra] > 0]]))
@@ -244,6 +249,13 @@ class HybridSearcher:
         weighted = {t: w * self.idf(t) for t, w in terms.items()}
         question = Question(q, lang, weighted, self.question_places(q, lang))
         return Pool(question, qvec, cand, self.fusion_features(question, cand, dense, lexn, qvec), coverage)
+
+    def _in_scope(self, where: dict) -> np.ndarray:
+        """Rows whose chunk matches ``where``, as a boolean mask (cached per filter)."""
+        key = tuple(sorted(where.items()))
+        if key not in self._scopes:
+            self._scopes[key] = np.array([matches(c.to_dict(), where) for c in self.index.chunks], bool)
+        return self._scopes[key]
 
     def fusion_features(self, q: Question, cand: np.ndarray, dense: np.ndarray, lex: np.ndarray,
                         qvec: np.ndarray) -> np.ndarray:
