@@ -51,11 +51,13 @@ def default_engine() -> "Engine":
         return _engine
 
 
-def retrieve(question: str, k: int = 5) -> "list[Passage]":
-    """The ``k`` passages that best answer ``question``, best first."""
-    return default_engine().retrieve(question, k)
+def retrieve(question: str, k: int = 5, where: dict | None = None) -> "list[Passage]":
+    """The ``k`` passages that best answer ``question``, best first; ``where`` limits the search
+    to one document, city or year: ``{"doc": "report.md"}``, ``{"city": "宁波"}``, ``{"year": 2023}``."""
+    return default_engine().retrieve(question, k, where)
 
 
-def ask(question: str, k: int = 5) -> "Answer":
-    """The exact answer span (or ``None`` when the documents don't say), with its evidence."""
-    return default_engine().ask(question, k)
+def ask(question: str, k: int = 5, where: dict | None = None) -> "Answer":
+    """The exact answer span (or ``None`` when the documents don't say), with its evidence;
+    ``where`` as in :func:`retrieve`."""
+    return default_engine().ask(question, k, where)

@@ -39,7 +39,8 @@ def cmd_build(args) -> int:
 
 
 def cmd_ask(args) -> int:
-    answer = _engine().ask(args.question, k=args.k)
+    where = {key: getattr(args, key) for key in ("doc", "city", "year") if getattr(args, key)}
+    answer = _engine().ask(args.question, k=args.k, where=where)
     if args.json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
         return 0
@@ -135,11 +136,11 @@ def cmd_list(args) -> int:
     if args.json:
         print(json.dumps(docs, ensure_ascii=False, indent=2))
         return 0
-    rows = [("NAME", "CHUNKS", "CHARS", "CITY", "TITLE")]
-    rows += [(d["name"], str(d["chunks"]), str(d["chars"]), d["city"], d["title"]) for d in docs]
-    widths = [max(_width(r[i]) for r in rows) for i in range(4)]
+    rows = [("NAME", "CHUNKS", "CHARS", "CITY", "YEAR", "TITLE")]
+    rows += [(d["name"], str(d["chunks"]), str(d["chars"]), d["city"], d["year"], d["title"]) for d in docs]
+    widths = [max(_width(r[i]) for r in rows) for i in range(5)]
     for r in rows:
-        print("  ".join(_pad(c, w, right=i in (1, 2)) for i, (c, w) in enumerate(zip(r, widths))) + "  " + r[4])
+        print("  ".join(_pad(c, w, right=i in (1, 2)) for i, (c, w) in enumerate(zip(r, widths))) + "  " + r[5])
     print(f"{len(docs)} documents, {sum(d['chunks'] for d in docs)} chunks")
     return 0
 
@@ -168,6 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("question")
     p.add_argument("--k", type=int, default=5, help="passages to return (1-20)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--doc", help="search only this document (its corpus file name, see qa list)")
+    p.add_argument("--city", help="search only documents about this city (as qa list shows it)")
+    p.add_argument("--year", help="search only documents about this year")
     p.set_defaults(func=cmd_ask)
 
     p = sub.add_parser("eval", help="recall, answer quality and latency over a gold JSONL file, "
@@ -194,14 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("list", help="the documents in the corpus, with chunk counts")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_list)
-
-    for register in _EXTRA_COMMANDS:
-        register(sub)
     return parser
-
-
-# other modules add subcommands here (ingestion, benchmarks) to keep this file thin
-_EXTRA_COMMANDS: list = []
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,6 +23,7 @@ from .reader import TOP_PASSAGES, read, sentences_of, signals, with_choice
 from .retrieve import HybridSearcher, check_k, clean_question
 from .schema import REASONS, Answer, Passage
 from .settings import Settings
+from .store.base import check_where
 
 logger = logging.getLogger(__name__)
 
@@ -143,18 +144,22 @@ class Engine:
 
     # ---- queries -------------------------------------------------------------
 
-    def retrieve(self, question: str, k: int | None = None) -> list[Passage]:
+    def retrieve(self, question: str, k: int | None = None, where: dict | None = None) -> list[Passage]:
+        """The ``k`` best passages, searched among the chunks matching ``where`` (for example
+        ``{"doc": "report.md"}``, ``{"city": "宁波"}``, ``{"year": 2023}``) when given."""
         k = self._check_k(k)
+        where = check_where(where)
         q = clean_question(question, self.settings.max_question_chars)
         searcher = self.searcher()
-        key = (searcher.index.generation, q, k)
+        self._check_scope(searcher, where)
+        key = (searcher.index.generation, q, k, tuple(sorted(where.items())))
         if self.settings.query_cache:
             with self._lock:
                 hit = self._cache.get(key)
                 if hit is not None:
                     self._cache.move_to_end(key)
                     return list(hit)
-        passages = searcher.search(q, k)
+        passages = searcher.search(q, k, where)
         if self.settings.query_cache:
             with self._lock:
                 self._cache[key] = passages
@@ -162,12 +167,14 @@ class Engine:
                     self._cache.popitem(last=False)
         return passages
 
-    def inspect(self, question: str, k: int | None = None) -> "Inspection":
+    def inspect(self, question: str, k: int | None = None, where: dict | None = None) -> "Inspection":
         """One search with everything the answer stage needs (also used by ``qa eval --cv``)."""
         k = self._check_k(k)
+        where = check_where(where)
         q = clean_question(question, self.settings.max_question_chars)
         searcher = self.searcher()
-        passages, ev = searcher.search_with_evidence(q, max(k, TOP_PASSAGES))
+        self._check_scope(searcher, where)
+        passages, ev = searcher.search_with_evidence(q, max(k, TOP_PASSAGES), where)
         question_ = Question(q, ev.lang, ev.terms, searcher.question_places(q, ev.lang),
                              translate=searcher.bridge.words_for)
         contexts = [re.sub(r"\s+", "", f"{p.title}{p.section}{p.text}") for p in passages[:TOP_PASSAGES]]
@@ -177,9 +184,10 @@ class Engine:
         return Inspection(question_, passages, k, searcher.sentence_sim(ev.qvec), code, reason, contexts, top,
                           ev.coverage)
 
-    def ask(self, question: str, k: int | None = None) -> Answer:
-        """The best answer span with its sentence and passage; see ``Answer.status``."""
-        out = self.inspect(question, k)
+    def ask(self, question: str, k: int | None = None, where: dict | None = None) -> Answer:
+        """The best answer span with its sentence and passage; see ``Answer.status``. ``where``
+        limits the search as in :meth:`retrieve`."""
+        out = self.inspect(question, k, where)
         q, shown = out.question, out.passages[:out.k]
         if out.code:
             return Answer(q.text, None, None, None, shown, reason=out.reason, reason_code=out.code,
@@ -203,6 +211,13 @@ class Engine:
                       confidence=round(r.confidence, 3), start=r.start, end=r.end, sentence_start=s.start,
                       sentence_end=s.end, status="answer" if confident else "sentence", span=r.text,
                       kind=q.kind)
+
+    @staticmethod
+    def _check_scope(searcher, where: dict) -> None:
+        """A filter that matches nothing is a mistake to report, not an empty answer."""
+        if where and not searcher.in_scope(where).any():
+            what = ", ".join(f"{key} {value!r}" for key, value in where.items())
+            raise ValueError(f"no indexed document matches {what} (see `qa list` for names, cities and years)")
 
     def _check_k(self, k) -> int:
         return check_k(self.settings.k if k is None else k)

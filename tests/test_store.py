@@ -264,3 +264,32 @@ def test_a_title_year_is_read_when_front_matter_has_none(tmp_path):
     assert qa_corpus.load_document(path).year == "2019"
     path.write_text(qa_corpus.render({"title": "编号12020年"}, "# x\n\n正文。\n"), encoding="utf-8")
     assert qa_corpus.load_document(path).year == ""
+
+
+def test_retrieve_and_ask_search_only_what_where_names(fake_engine):
+    fake_engine.build(progress=False)
+    q = "宁波知识产权"
+    assert {p.source for p in fake_engine.retrieve(q, 10)} > {"ningbo-2023-ip-report.md"}
+    only = fake_engine.retrieve(q, 10, where={"doc": "ningbo-2023-ip-report.md"})
+    assert len(only) == 10 and {p.source for p in only} == {"ningbo-2023-ip-report.md"}
+    hz = fake_engine.retrieve(q, 5, where={"city": "杭州"})
+    assert {p.source for p in hz} == {"hangzhou-ip-model-city.md"}
+    assert {p.source for p in fake_engine.ask(q, 3, where={"year": 2023}).passages} == {"ningbo-2023-ip-report.md"}
+    with pytest.raises(ValueError, match="no indexed document matches city '温州'"):
+        fake_engine.retrieve(q, 3, where={"city": "温州"})
+    with pytest.raises(ValueError, match="cannot filter on 'section'"):
+        fake_engine.retrieve(q, 3, where={"section": "x"})
+
+
+def test_cli_ask_takes_doc_city_and_year(fake_engine, monkeypatch, capsys):
+    import json
+
+    from qa import cli
+
+    fake_engine.build(progress=False)
+    monkeypatch.setattr(cli, "_engine", lambda: fake_engine)
+    assert cli.main(["ask", "宁波知识产权", "--city", "杭州", "--k", "3", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert {p["source"] for p in out["passages"]} == {"hangzhou-ip-model-city.md"}
+    assert cli.main(["ask", "宁波知识产权", "--doc", "nosuch.md"]) == 2
+    assert "no indexed document matches doc 'nosuch.md'" in capsys.readouterr().err

@@ -190,7 +190,7 @@ def remove_document(engine, name: str) -> FileResult:
 
 
 def list_documents(engine) -> list[dict]:
-    """name, title, city, chunks, chars (body characters), sha256 for each corpus document."""
+    """name, title, city, year, chunks, chars (body characters), sha256 for each corpus document."""
     settings = engine.settings
     counts, files = _indexed(engine)
     out = []
@@ -198,7 +198,7 @@ def list_documents(engine) -> list[dict]:
         n = counts.get(doc.name) if files.get(doc.name) == doc.sha256 else None
         if n is None:  # not indexed yet (or the index is stale): what the next build will make
             n = len(chunking.chunk_document(doc, settings.chunk_size, settings.chunk_overlap))
-        out.append({"name": doc.name, "title": doc.title, "city": doc.city, "chunks": n,
+        out.append({"name": doc.name, "title": doc.title, "city": doc.city, "year": doc.year, "chunks": n,
                     "chars": len(doc.body), "sha256": doc.sha256})
     return out
 
