@@ -58,10 +58,10 @@ def diff_corpus(corpus_dir: Path, old_manifest: dict | None) -> Diff:
     stats = corpus.corpus_stats(corpus_dir)
     files, new = {}, []
     for name in list(stats):
-        path = corpus_dir / name
-        if name in old_files and stats.get(name) is not None and old_stats.get(name) == stats[name]:
+        if name in old_files and old_stats.get(name) == stats[name]:
             files[name] = old_files[name]  # same size and mtime: not read
             continue
+        path = corpus_dir / name
         try:
             doc = corpus.load_document(path)
         except (UnicodeDecodeError, OSError) as exc:  # one bad file must not take the corpus down
