@@ -95,7 +95,7 @@ class IndexBuilder:
         segments = []
         for seg in (old.segments if compatible else []):  # copies: the live index stays as it is
             vectors = dataclasses.replace(seg.vectors, dead=seg.vectors.dead.copy())
-            segments.append(IndexSegment(vectors, seg.texts, seg.sentence_vectors, set(seg.dead_docs)))
+            segments.append(IndexSegment(vectors, seg.texts, seg.sentence_vectors, set(seg.dead_docs), seg.bm25))
             vstore.add_segment(vectors)
         gone = set(diff.gone)
         for seg in segments:

@@ -38,6 +38,7 @@ from .fsutil import write_atomic
 from .schema import Chunk
 from .store.ann import HNSW_EF_SEARCH
 from .store.faiss import FaissStore, Segment, load_segment, save_segment
+from .store.bm25 import SegmentedBM25, TermStats
 from .store.texts import SegmentTexts, read_texts, write_texts
 
 logger = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ class IndexSegment:
     texts: SegmentTexts
     sentence_vectors: np.ndarray
     dead_docs: set[str] = field(default_factory=set)
+    bm25: TermStats | None = None  # None: built from texts.tokens when written
 
     @property
     def name(self) -> str:
@@ -78,6 +80,7 @@ class StoredIndex:
     extras: dict = field(default_factory=dict, repr=False)
     ids: np.ndarray = None  # stable chunk id per row
     segments: list[IndexSegment] = field(default_factory=list, repr=False)
+    bm25: SegmentedBM25 | None = field(default=None, repr=False)  # persisted term statistics
 
     def __post_init__(self):
         if self.ids is None:
@@ -189,10 +192,11 @@ class IndexStore:
                 dead_ids = [i for i, c in zip(texts.ids, texts.chunks) if c.doc in dead_docs]
                 vectors = load_segment(seg_dir, dead_ids, manifest.get("ef_search", HNSW_EF_SEARCH))
                 sent = np.load(seg_dir / "sentence_vectors.npy")
+                bm25 = TermStats.load(seg_dir)
                 if len(vectors.ids) != len(texts.ids) or len(sent) != len(texts.sentences) \
-                        or vectors.ids.tolist() != texts.ids:
+                        or vectors.ids.tolist() != texts.ids or len(bm25.lengths) != len(texts.ids):
                     raise ValueError(f"segment {entry['name']} is inconsistent")
-                segments.append(IndexSegment(vectors, texts, sent, dead_docs))
+                segments.append(IndexSegment(vectors, texts, sent, dead_docs, bm25))
             tables = json.loads((path / "bridge.json").read_text(encoding="utf-8"))
             loaded = _view(gen, manifest, segments, tables)
             if loaded.ann.count() != len(loaded.chunks) or len(loaded.chunks) != manifest.get("n_chunks"):
@@ -229,6 +233,9 @@ class IndexStore:
                 write_texts(tmp / seg.name / "texts.sqlite", seg.texts)
                 np.save(tmp / seg.name / "sentence_vectors.npy",
                         np.ascontiguousarray(seg.sentence_vectors, dtype=np.float32))
+                if seg.bm25 is None:
+                    seg.bm25 = TermStats.build(seg.texts.tokens)
+                seg.bm25.save(tmp / seg.name)
                 written.extend((tmp / seg.name).iterdir())
             (tmp / "bridge.json").write_text(json.dumps(tables, ensure_ascii=False), encoding="utf-8")
             written.append(tmp / "bridge.json")
@@ -287,8 +294,10 @@ def _view(gen: str, manifest: dict, segments: list[IndexSegment], tables: dict) 
                 raise ValueError(f"document {doc} is live in two segments")
             placed[doc] = (seg, chunk_rows.get(doc, []), sent_rows.get(doc, []))
     chunks, ids, tokens, sentences, vec_parts, sent_parts, docs = [], [], [], [], [], [], {}
+    global_rows = {seg.name: np.full(len(seg.texts.ids), -1, np.int64) for seg in segments}
     for doc in sorted(placed):
         seg, rows, srows = placed[doc]
+        global_rows[seg.name][rows] = np.arange(len(chunks), len(chunks) + len(rows))
         docs[doc] = seg.texts.docs[doc][1]
         chunks.extend(seg.texts.chunks[r] for r in rows)
         ids.extend(seg.texts.ids[r] for r in rows)
@@ -305,7 +314,9 @@ def _view(gen: str, manifest: dict, segments: list[IndexSegment], tables: dict) 
               "sentence_vectors": np.vstack(sent_parts) if sent_parts else np.zeros((0, dim), np.float32),
               "tokens": tokens}
     vectors = np.vstack(vec_parts) if vec_parts else np.zeros((0, dim), np.float32)
-    return StoredIndex(gen, manifest, chunks, vectors, store, extras, np.array(ids, np.int64), segments)
+    bm25 = SegmentedBM25([(seg.bm25, global_rows[seg.name]) for seg in segments if seg.bm25 is not None],
+                         len(chunks))
+    return StoredIndex(gen, manifest, chunks, vectors, store, extras, np.array(ids, np.int64), segments, bm25)
 
 
 def _atomic_write_text(path: Path, text: str) -> None:

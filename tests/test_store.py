@@ -293,3 +293,23 @@ def test_cli_ask_takes_doc_city_and_year(fake_engine, monkeypatch, capsys):
     assert {p["source"] for p in out["passages"]} == {"hangzhou-ip-model-city.md"}
     assert cli.main(["ask", "宁波知识产权", "--doc", "nosuch.md"]) == 2
     assert "no indexed document matches doc 'nosuch.md'" in capsys.readouterr().err
+
+
+def test_persisted_bm25_scores_equal_bm25s_over_the_live_corpus(fake_engine, tmp_path):
+    from qa.lexical import BM25Index
+
+    engine = fake_engine
+    corpus_dir = engine.settings.corpus_dir
+    engine.build(progress=False)
+    for i, city in enumerate(["温州", "嘉兴"]):  # one segment holding both
+        _doc(corpus_dir, f"c{i}.md", city, 6)
+    engine.build(progress=False)
+    (corpus_dir / "c0.md").unlink()  # dead rows must not count in df, N or the average length
+    engine.build(progress=False)
+    index = IndexStore(engine.settings.index_dir).load()
+    assert len(index.segments) >= 2 and any(s.dead_docs for s in index.segments)
+    reference = BM25Index(index.extras["tokens"])
+    for terms in ({"专利": 1.0}, {"宁波": 1.0, "授权": 0.5}, {"嘉兴市": 1.0, "发明专利": 2.0}, {"温州": 1.0}):
+        np.testing.assert_allclose(index.bm25.scores(terms), reference.scores(terms), rtol=2e-5, atol=1e-6)
+    assert ("宁波" in index.bm25.vocab) == ("宁波" in reference.vocab)
+    assert "温州" not in index.bm25.vocab or "温州" in reference.vocab  # only in the removed document
