@@ -165,6 +165,22 @@ def test_retrieve_endpoint_returns_ranked_passages(client):
     assert any("75.5天" in p["text"] or "81天" in p["text"] for p in out)
 
 
+def test_ask_endpoint_filters_on_city_and_year(client):
+    from gradio_client.exceptions import AppError
+
+    # the pledge figure is Ningbo's: in Hangzhou's document alone it is not the answer
+    out = client.predict(PLEDGE, 5, "", "杭州", "", api_name="/ask")
+    check_answer_dict(out)
+    assert out["passages"] and {p["source"] for p in out["passages"]} == {"hangzhou-ip-model-city.md"}
+    assert out["answer"] != "394.11亿元"
+    out = client.predict(PLEDGE, 5, "", "宁波", 2023, api_name="/ask")
+    assert check_answer_dict(out) == "answer" and out["answer"] == "394.11亿元"
+    assert {p["source"] for p in out["passages"]} == {"ningbo-2023-ip-report.md"}
+    with pytest.raises(AppError, match="No indexed document matches city “上海”") as err:
+        client.predict(PLEDGE, 5, "", "上海", "", api_name="/ask")
+    assert "Traceback" not in str(err.value)
+
+
 def test_not_found_is_an_answer_of_none_with_a_reason(client):
     out = client.predict(NOT_FOUND, 5, api_name="/ask")
     assert check_answer_dict(out) == "not_found"

@@ -190,6 +190,34 @@ def test_clicking_an_example_asks_it(page):
     expect(page.locator("#qa-answer-mark")).to_have_text("394.11亿元", timeout=TIMEOUT)
 
 
+def test_one_city_shows_only_that_citys_passages(page, scratch_engine):
+    from playwright.sync_api import expect
+
+    question = "知识产权质押融资金额是多少？"  # names no city: unfiltered, Ningbo's reports come first
+    hangzhou = {d["name"] for d in app.list_docs(scratch_engine) if d.get("city") == "杭州"}
+    assert hangzhou and {p.source for p in scratch_engine.retrieve(question, 5)} - hangzhou
+    page.locator("#qa-scope").get_by_text("One city").click()
+    picker = page.locator("#qa-scope-value")
+    expect(picker).to_be_visible()
+    picker.locator("input").click()
+    page.get_by_role("option", name="杭州").click()
+    expect(picker.locator("input")).to_have_value("杭州")
+    ask(page, question)
+    expect(page.locator("#qa-scope-note")).to_have_text("Searched in: 杭州", timeout=TIMEOUT)
+    passages = page.locator("ol.qa-passages > li")
+    expect(passages.first).to_be_visible()
+    sources = passages.locator(".qa-src-file").all_inner_texts()
+    assert sources and set(sources) <= hangzhou, sources
+    shoot(page, "scope-city.png")
+    # back to all documents: the note goes and other documents come back
+    page.locator("#qa-scope").get_by_text("All documents").click()
+    expect(picker).to_be_hidden()
+    ask(page, question)
+    expect(page.locator("#qa-scope-note")).to_have_count(0, timeout=TIMEOUT)
+    expect(passages.first).to_be_visible()
+    assert set(passages.locator(".qa-src-file").all_inner_texts()) - hangzhou
+
+
 def test_bad_questions_show_a_clear_message_not_a_trace(page):
     from playwright.sync_api import expect
 

@@ -103,6 +103,38 @@ def reason_text(answer: Answer, lang: str) -> str:
     return template
 
 
+def filter_text(key: str, params: dict, lang: str) -> str:
+    """A refused filter's message (``filter.*``), its ``field`` (doc, city, year) named in ``lang``."""
+    params = dict(params)
+    if "field" in params:
+        params["field"] = t(lang, f"field.{params['field']}")
+    return t(lang, key, **params)
+
+
+def where_text(where: dict, lang: str) -> str:
+    """A filter as the page says it: 'city “宁波”, year “2023”'."""
+    parts = [t(lang, "where.part", field=t(lang, f"field.{key}"), value=value) for key, value in where.items()]
+    return t(lang, "where.sep").join(parts)
+
+
+def request_lang(accept_language: str | None) -> str:
+    """The language an API caller asked for in ``Accept-Language`` (else the fallback)."""
+    ranked = []
+    for n, part in enumerate((accept_language or "")[:500].split(",")):  # a header is short; cap the work
+        tag, _, params = part.strip().partition(";")
+        q = re.search(r"\bq\s*=\s*([^;\s]*)", params)
+        try:
+            weight = float(q.group(1)) if q else 1.0
+        except ValueError:  # a malformed weight counts as a refusal
+            weight = 0.0
+        if weight > 0:  # q=0 means "not this one"
+            ranked.append((-weight, n, tag.strip().lower().split("-")[0]))
+    for _, _, code in sorted(ranked):
+        if code in LANGUAGES:
+            return code
+    return DEFAULT_LANG
+
+
 # The catalogues in the shapes app.py has always exported.
 TEXT = CATALOGUES  # lang -> key -> text
 REASON_TEXT = {key.split(".", 1)[1]: {lang: CATALOGUES[lang][key] for lang in LANGUAGES}

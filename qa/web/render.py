@@ -14,7 +14,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
 from . import marking
-from .i18n import reason_text, t, translate_message, translator
+from .i18n import filter_text, reason_text, t, translate_message, translator, where_text
 from .inputs import K_MAX, K_MIN
 
 if TYPE_CHECKING:
@@ -55,12 +55,12 @@ def passage_items(answer: Answer, passages: list[Passage], docs: dict[str, str])
     return items
 
 
-def render_answer(answer: Answer, lang: str, docs: dict[str, str]) -> str:
+def render_answer(answer: Answer, lang: str, docs: dict[str, str], scope: str | None = None) -> str:
     """One card by ``answer.status``, followed by the ranked passages: the answer card
     (confident span), the most-relevant-sentence card (not confident), or the honest
-    not-found card with its reason."""
+    not-found card with its reason. ``scope`` names what a filtered search looked in."""
     status = marking.answer_status(answer)
-    view = {"status": status, "answer": answer.answer, "span": answer.span, "reason": None,
+    view = {"status": status, "answer": answer.answer, "span": answer.span, "reason": None, "scope": scope,
             "sentence": None, "source": None, "conf": None, "context": None,
             "passages": passage_items(answer, answer.passages, docs),
             "heading": "passages" if status == "answer" else "passages_nf"}
@@ -78,8 +78,9 @@ def render_answer(answer: Answer, lang: str, docs: dict[str, str]) -> str:
     return render("answer.html.j2", lang, **view)
 
 
-def render_error(lang: str, message: str, *, internal: bool = False) -> str:
-    return render("error.html.j2", lang, internal=internal,
+def render_error(lang: str, message: str, *, internal: bool = False, scope: bool = False) -> str:
+    """A refused question (or, with ``scope``, a refused filter), or a failure of ours (``internal``)."""
+    return render("error.html.j2", lang, internal=internal, scope=scope,
                   message="" if internal else translate_message(message, lang))
 
 
@@ -91,10 +92,15 @@ def render_result(state: dict | None, lang: str, engine: Engine) -> str:
     """What the Ask tab shows for a handler's ``state`` (kept so a language switch re-renders it)."""
     if not state:
         return render_welcome(lang)
-    if state.get("kind") == "answer":
-        return render_answer(state["answer"], lang, doc_texts(engine))
-    if state.get("kind") == "bad_k":
+    kind = state.get("kind")
+    if kind == "answer":
+        return render_answer(state["answer"], lang, doc_texts(engine), scope_label(state.get("where"), engine))
+    if kind == "bad_k":
         return render_error(lang, t(lang, "bad_k", lo=K_MIN, hi=K_MAX))
+    if kind == "bad_filter":
+        return render_error(lang, filter_text(state["key"], state.get("params") or {}, lang), scope=True)
+    if kind == "no_match":
+        return render_error(lang, t(lang, "filter.no_match", what=where_text(state["where"], lang)), scope=True)
     return render_error(lang, state.get("message", ""), internal=state.get("kind") == "internal")
 
 
@@ -120,6 +126,36 @@ def list_docs(engine: Engine) -> list[dict]:
     return [{"name": name, "title": getattr(first.get(name), "title", name),
              "city": getattr(first.get(name), "city", ""), "chunks": n}
             for name, n in sorted((index.manifest.get("doc_chunks") or {}).items())]
+
+
+def scope_choices(scope: str, engine: Engine) -> list[tuple[str, str]]:
+    """The "search in" dropdown's (label, value) pairs: each document by its title (valued by its
+    corpus name), or each city the documents name; none for "all"."""
+    if scope not in ("doc", "city"):
+        return []
+    try:
+        docs = list_docs(engine)
+    except Exception:  # an empty list, not a broken page; the log says why
+        logger.exception("could not list documents")
+        return []
+    if scope == "city":
+        return [(c, c) for c in sorted({str(d.get("city") or "").strip() for d in docs} - {""})]
+    titles = [str(d.get("title") or d.get("name")) for d in docs]
+    repeated = {x for x in titles if titles.count(x) > 1}  # two documents of one title: tell them apart
+    return [(f"{title} ({d['name']})" if title in repeated else title, d["name"]) for title, d in zip(titles, docs)]
+
+
+def scope_label(where: dict | None, engine: Engine) -> str | None:
+    """What a filtered search looked in, as the page names it (a document by its title)."""
+    if not where:
+        return None
+    titles = {}
+    if "doc" in where:
+        try:
+            titles = {d.get("name"): d.get("title") for d in list_docs(engine)}
+        except Exception:  # the file name will do
+            logger.exception("could not list documents")
+    return " · ".join(str(titles.get(value) or value) if key == "doc" else str(value) for key, value in where.items())
 
 
 def render_header(lang: str, engine: Engine) -> str:
