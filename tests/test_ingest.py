@@ -420,7 +420,7 @@ def test_names_are_safe_and_never_clobber_another_document(fresh, tmp_path):
 def test_list_documents_matches_the_index(fresh):
     docs = list_documents(fresh)
     index = fresh.index()
-    assert {tuple(sorted(d)) for d in docs} == {("chars", "chunks", "city", "name", "sha256", "title")}
+    assert {tuple(sorted(d)) for d in docs} == {("chars", "chunks", "city", "name", "sha256", "title", "year")}
     assert {d["name"]: d["chunks"] for d in docs} == index.manifest["doc_chunks"]
     assert {d["name"]: d["sha256"] for d in docs} == index.manifest["files"]
     assert all(d["chars"] > 0 and d["title"] for d in docs)

@@ -520,5 +520,22 @@ def test_gradio_client_calls_with_and_without_filters(web):
         params = client.view_api(print_info=False, return_format="dict")["named_endpoints"]["/ask"]["parameters"]
         assert [p["parameter_name"] for p in params] == ["question", "k", "doc", "city", "year"]
         assert [p["parameter_default"] for p in params[1:]] == [5, "", "", ""]
+        # raw HTTP: values left out are the endpoint's defaults, and a missing question is refused clearly
+        for data, want in (([GRANT], 5), ([GRANT, 3], 3), ([GRANT, 3, "", "宁波"], 3)):
+            got = _raw_call(url, "retrieve", data)
+            assert got[0] == "complete" and len(got[1][0]) == want, (data, got)
+        assert _raw_call(url, "ask", []) == ("error", "The question must be text.")
     finally:
         demo.close()
+
+
+def _raw_call(url: str, endpoint: str, data: list) -> tuple[str, object]:
+    """(event, payload) of a plain two-step HTTP call, as curl would make it."""
+    import httpx
+
+    base = url.rstrip("/") + f"/gradio_api/call/{endpoint}"
+    event_id = httpx.post(base, json={"data": data}, timeout=30).json()["event_id"]
+    lines = httpx.get(f"{base}/{event_id}", timeout=60).text.splitlines()
+    event = next(ln.split(": ", 1)[1] for ln in lines if ln.startswith("event: "))
+    payload = json.loads(next(ln.split(": ", 1)[1] for ln in lines if ln.startswith("data: ")))
+    return event, payload.get("error") if isinstance(payload, dict) else payload

@@ -1,6 +1,7 @@
 """The Gradio Blocks app: the page's layout, its handlers and the two named API endpoints."""
 # No ``from __future__ import annotations``: gr.api reads the endpoint
 # functions' type hints at run time.
+import inspect
 import logging
 from pathlib import Path
 
@@ -45,6 +46,21 @@ def api_lang(request) -> str:
         return request_lang(request.headers.get("accept-language")) if request is not None else DEFAULT_LANG
     except Exception:  # a request without headers still gets an answer
         return DEFAULT_LANG
+
+
+class _Blocks(gr.Blocks):
+    """gradio_client fills in the defaults of arguments a caller leaves out, but Gradio refuses
+    a raw HTTP call that sends fewer values than the endpoint takes. For the API endpoints,
+    the missing trailing values are the function's own defaults (None where it has none,
+    which the handler then refuses with a clear message)."""
+
+    def validate_inputs(self, block_fn, inputs):
+        fn = getattr(block_fn, "fn", None)
+        if getattr(fn, "__name__", "") in ("api_ask", "api_retrieve") and len(inputs) < len(block_fn.inputs):
+            params = [p for p in inspect.signature(fn).parameters.values() if p.name != "request"]
+            inputs.extend(None if p.default is p.empty else p.default
+                          for p in params[len(inputs):len(block_fn.inputs)])
+        return super().validate_inputs(block_fn, inputs)
 
 
 def build_app(engine: Engine) -> gr.Blocks:
@@ -206,7 +222,7 @@ def build_app(engine: Engine) -> gr.Blocks:
 
     lang0 = DEFAULT_LANG
     title = " · ".join(t(code, "title") for _, code in LANGS)  # IP Reports Q&A · 知识产权报告问答
-    with gr.Blocks(title=title, analytics_enabled=False) as demo:
+    with _Blocks(title=title, analytics_enabled=False) as demo:
         with gr.Row(elem_id="qa-top", equal_height=False):
             header = gr.HTML(render_header(lang0, engine), elem_id="qa-header", scale=1, min_width=320)
             lang = gr.Radio(LANGS, value=lang0, show_label=False, container=False, elem_id="qa-lang",
