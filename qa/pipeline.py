@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from . import chunking, corpus
 from .embedding import Encoder, make_encoder
+from .errors import NoMatchingDocuments
 from .build import BuildReport, IndexBuilder
 from .index import IndexStore, StoredIndex
 from .answer import abstain_reason
@@ -217,7 +218,8 @@ class Engine:
         """A filter that matches nothing is a mistake to report, not an empty answer."""
         if where and not searcher.in_scope(where).any():
             what = ", ".join(f"{key} {value!r}" for key, value in where.items())
-            raise ValueError(f"no indexed document matches {what} (see `qa list` for names, cities and years)")
+            raise NoMatchingDocuments(f"no indexed document matches {what} "
+                                      "(see `qa list` for names, cities and years)")
 
     def _check_k(self, k) -> int:
         return check_k(self.settings.k if k is None else k)

@@ -8,6 +8,7 @@ from pathlib import Path
 import gradio as gr
 
 from qa import Engine, InvalidQuestion, QAError
+from qa.errors import NoMatchingDocuments
 
 from .i18n import DEFAULT_LANG, LANGS, filter_text, request_lang, t, translate_message, where_text
 from .inputs import (EXAMPLES, K_DEFAULT, K_MAX, K_MIN, UPLOAD_TYPES, BadFilter, coerce_k, coerce_where,
@@ -16,9 +17,6 @@ from .render import (ingest, render_documents, render_header, render_result, ren
                      render_welcome, scope_choices)
 
 logger = logging.getLogger("qa.app")
-
-# qa.pipeline's words for a filter that matches no indexed document (a plain ValueError, no code)
-NO_MATCH = "no indexed document matches"
 
 # the interface speaks the browser's language (or ?lang=zh / ?lang=en)
 PICK_LANGUAGE_JS = """() => {
@@ -29,10 +27,6 @@ PICK_LANGUAGE_JS = """() => {
 # on a phone the answer is below the fold: bring it into view once it is there
 REVEAL_JS = """() => { if (window.innerWidth < 700) {
     document.getElementById('qa-result')?.scrollIntoView({behavior: 'smooth', block: 'start'}); } }"""
-
-
-def is_no_match(exc: BaseException) -> bool:
-    return isinstance(exc, ValueError) and not isinstance(exc, QAError) and str(exc).startswith(NO_MATCH)
 
 
 def scope_options(lang: str) -> list[tuple[str, str]]:
@@ -75,15 +69,15 @@ def build_app(engine: Engine) -> gr.Blocks:
     def ask_state(question, k, where):
         try:
             return {"kind": "answer", "answer": search(engine.ask, question, k, where), "where": where}
+        except NoMatchingDocuments:
+            logger.info("no document matches %s", where)
+            return {"kind": "no_match", "where": where}
         except InvalidQuestion as exc:
             return {"kind": "error", "message": str(exc)}
         except QAError as exc:
             logger.warning("could not answer %r: %s", question, exc)
             return {"kind": "error", "message": str(exc)}
-        except ValueError as exc:
-            if is_no_match(exc):
-                logger.info("no document matches %s", where)
-                return {"kind": "no_match", "where": where}
+        except ValueError:
             logger.exception("error answering %r", question)
             return {"kind": "internal"}
         except Exception:
@@ -168,7 +162,7 @@ def build_app(engine: Engine) -> gr.Blocks:
             raise gr.Error(filter_text(exc.key, exc.params, lang), print_exception=False) from None
 
     def api_message(exc, where, lang):
-        if is_no_match(exc):
+        if isinstance(exc, NoMatchingDocuments):
             return t(lang, "filter.no_match", what=where_text(where, lang))
         return translate_message(str(exc), lang)
 
