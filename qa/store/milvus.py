@@ -14,6 +14,7 @@ Filters are built from ``where`` with every value escaped (:func:`milvus_filter`
 """
 from __future__ import annotations
 
+import importlib.util
 import logging
 import time
 import uuid
@@ -103,10 +104,8 @@ class MilvusStore:
         if "://" not in uri:  # a local path: Milvus Lite, which pymilvus starts for a *.db path
             if not uri.endswith(".db"):
                 raise ValueError(f"a local Milvus Lite uri must end in .db (got {uri!r})")
-            try:
-                import milvus_lite  # noqa: F401
-            except ImportError as exc:
-                raise BackendMissing(f"a local Milvus uri needs milvus-lite: {INSTALL_HINT}") from exc
+            if importlib.util.find_spec("milvus_lite") is None:
+                raise BackendMissing(f"a local Milvus uri needs milvus-lite: {INSTALL_HINT}")
             Path(uri).parent.mkdir(parents=True, exist_ok=True)
         return pymilvus.MilvusClient(uri=uri, token=token or "")
 
