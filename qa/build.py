@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +40,9 @@ class BuildReport:
     removed: list[str]
     seconds: float
     rows_written: int = 0  # vector rows written to disk (new and merged segments)
+    base: str | None = None  # the generation this build started from (None: a full build)
+    new_docs: list[str] = field(default_factory=list)  # embedded this time
+    gone: list[str] = field(default_factory=list)  # whose old rows died (removed or changed)
 
 
 @dataclass
@@ -121,7 +124,9 @@ class IndexBuilder:
         return BuildReport(gen, len(diff.files), sum(s.vectors.live for s in segments), embedded,
                            diff.removed if compatible else sorted(set((old.manifest.get("files") or {}) if old else {})
                                                                   - set(diff.files)),
-                           time.perf_counter() - t0, int(written.get("rows_written", 0)))
+                           time.perf_counter() - t0, int(written.get("rows_written", 0)),
+                           old.generation if compatible else None, [d.name for d in diff.new],
+                           diff.gone if compatible else [])
 
     def _new_segment(self, vstore: FaissStore, docs: list[corpus.Document], progress: bool) -> IndexSegment:
         settings, engine = self.settings, self.engine

@@ -75,7 +75,7 @@ class StoredIndex:
     manifest: dict
     chunks: list[Chunk]
     vectors: np.ndarray  # (n, d) float32, L2-normalised
-    ann: object = field(repr=False)  # the FaissStore
+    ann: object = field(repr=False)  # the VectorStore searched: FaissStore, or MilvusStore (QA_STORE=milvus)
     # name -> JSON value or array (doc texts, bridge, places, sentences, sentence vectors, tokens)
     extras: dict = field(default_factory=dict, repr=False)
     ids: np.ndarray = None  # stable chunk id per row
@@ -96,9 +96,11 @@ class StoredIndex:
         if k == 0:
             return scores, rows
         for qi, q in enumerate(queries):
-            if isinstance(self.ann, FaissStore):
+            if hasattr(self.ann, "get_vectors"):  # a VectorStore (FaissStore, MilvusStore)
                 ids, s = self.ann.search(q, k, where)
-                r = [self._row[int(i)] for i in ids]
+                # a remote store may briefly hold rows this generation does not: skip them
+                keep = [j for j, i in enumerate(ids.tolist()) if i in self._row]
+                r, s = [self._row[int(ids[j])] for j in keep], s[keep]
             else:  # a bare faiss index over the rows (tests, benchmarks)
                 s, r = self.ann.search(q[None, :], k)
                 s, r = s[0], r[0]

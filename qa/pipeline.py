@@ -24,6 +24,7 @@ from .reader import TOP_PASSAGES, read, sentences_of, signals, with_choice
 from .retrieve import HybridSearcher, check_k, clean_question
 from .schema import REASONS, Answer, Passage
 from .settings import Settings
+from .store import mirror
 from .store.base import check_where
 
 logger = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ class Engine:
         self._searcher = None
         self._lock = threading.RLock()
         self._cache: OrderedDict[tuple, list[Passage]] = OrderedDict()
+        self._remote = None
 
     # ---- index lifecycle ---------------------------------------------------
 
@@ -95,6 +97,14 @@ class Engine:
             # the index this engine holds is the live one unless another process swapped it
             old = held if held is not None and held.generation == self.store.current() else self.store.load()
             report = IndexBuilder(self).run(old, force, progress)
+            if self.settings.store == "milvus":
+                live = self.store.load()
+                if live is not None:
+                    if report is None:  # up to date here; the remote store may not be (a killed sync)
+                        mirror.sync(self.remote(), live, self.settings.index_dir)
+                    else:
+                        mirror.sync(self.remote(), live, self.settings.index_dir, report.base,
+                                    report.new_docs, report.gone)
         if report is None:
             return None
         with self._lock:
@@ -104,6 +114,13 @@ class Engine:
                     report.generation, report.documents, report.chunks, report.embedded,
                     report.rows_written, report.seconds)
         return report
+
+    def remote(self):
+        """The Milvus store dense search runs in (QA_STORE=milvus), opened on first use."""
+        with self._lock:
+            if self._remote is None:
+                self._remote = mirror.open_store(self.settings, self.encoder.dim)
+            return self._remote
 
     def passage_text(self, chunk: chunking.Chunk) -> str:
         return f"{chunk.title}\n{chunk.text}" if self.settings.embed_title else chunk.text
@@ -126,6 +143,11 @@ class Engine:
                                "index as it is (run `qa build` to bring it up to date)")
             if loaded is None:
                 raise RuntimeError("the index could not be built")
+            if self.settings.store == "milvus":
+                if mirror.synced(self.settings.index_dir).get("generation") != loaded.generation:
+                    logger.warning("the Milvus collection is not in step with index generation %s "
+                                   "(run `qa build`)", loaded.generation)
+                loaded.ann = self.remote()
             self._index = loaded
             self._searcher = None
             self._cache.clear()

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+STORES = ("faiss", "milvus")
 
 
 def cache_dir() -> Path:
@@ -49,6 +50,13 @@ class Settings:
     hnsw_ef_search: int = 128  # recall@10 .95-.99 at 100k-300k e5-like vectors (bench/bench.py)
     query_cache: int = 256  # LRU entries for repeated questions; 0 disables
 
+    # where dense search and filters run: faiss (in process) or milvus (a server, or Milvus Lite
+    # for a local *.db path; pip install -e '.[milvus]'). Texts, sentences and BM25 stay in index/.
+    store: str = "faiss"
+    milvus_uri: str = ""  # "" = Milvus Lite in index_dir/milvus.db; or http://host:19530
+    milvus_token: str = ""
+    milvus_collection: str = "qa_chunks"  # an alias: a rebuild fills a new collection, then moves it
+
     # answering
     # best passage cosine below this: "not in these documents" (a floor for off-topic questions,
     # set before the pool existed; on the pool's 274 answerable questions it wrongly fires on 2)
@@ -65,6 +73,10 @@ class Settings:
     # serving
     host: str = "127.0.0.1"
     port: int = 7860
+
+    def __post_init__(self):
+        if self.store not in STORES:
+            raise ValueError(f"unknown store {self.store!r} (QA_STORE: {' or '.join(STORES)})")
 
     @classmethod
     def from_env(cls, **overrides) -> "Settings":

@@ -280,6 +280,21 @@ class MilvusStore:
             it.close()
         return out
 
+    def ids_of_docs(self, names) -> list[int]:
+        """Stored ids of the rows of these documents (a mirror reconciles by them)."""
+        out: list[int] = []
+        names = sorted(set(names))
+        for a in range(0, len(names), 100):
+            expr = f"doc in [{', '.join(quote(n) for n in names[a:a + 100])}]"
+            it = self.client.query_iterator(self._target, batch_size=self.batch_size, filter=expr,
+                                            output_fields=["id"], consistency_level=self.consistency)
+            try:
+                while batch := it.next():
+                    out.extend(int(r["id"]) for r in batch)
+            finally:
+                it.close()
+        return out
+
     # ---- rebuild behind the alias ------------------------------------------
 
     @contextmanager
