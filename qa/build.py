@@ -15,8 +15,10 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
+from tqdm import tqdm
 
 from . import chunking, corpus
 from .index import IndexSegment, StoredIndex, merge_plan
@@ -29,6 +31,9 @@ from .store.texts import SegmentTexts
 logger = logging.getLogger(__name__)
 
 _ALL = "*"  # the lexicon row holding the union of a segment's documents
+# characters of new documents embedded and committed at a time: ~5k chunks and ~10k sentences,
+# a few minutes of embedding on 2 cores and ~60 MB of vectors
+BATCH_CHARS = 1_000_000
 
 
 @dataclass
@@ -106,25 +111,42 @@ class IndexBuilder:
             if dying:
                 seg.dead_docs |= dying
                 vstore.delete(i for i, c in zip(seg.texts.ids, seg.texts.chunks) if c.doc in dying)
-        embedded = 0
-        if diff.new:
-            fresh = self._new_segment(vstore, diff.new, progress)
-            embedded = len(fresh.texts.ids)
-            segments.append(fresh)
-        for group in merge_plan(segments):
-            merged = self._merge(vstore, group)
-            segments = [s for s in segments if s not in group] + ([merged] if merged else [])
-        segments = [s for s in segments if s.live_docs]
-        manifest = {**engine.recipe(), "files": dict(sorted(diff.files.items())), "stats": diff.stats,
-                    "ann": settings.index_type, "ef_search": settings.hnsw_ef_search,
-                    "dim": engine.encoder.dim, "chunk_size": settings.chunk_size,
-                    "chunk_overlap": settings.chunk_overlap,
-                    "doc_chunks": _doc_chunks(segments)}
-        gen, written = store.write(manifest, segments, _tables(segments), base=old if compatible else None)
+        # new documents go in batches of bounded size, each committed as a generation: memory
+        # stays bounded, and a build killed half-way keeps the batches it finished
+        batches = _batches(diff.new, BATCH_CHARS) or [[]]
+        pending = {d.name for d in diff.new}
+        base = old if compatible else None
+        embedded, rows_written = 0, 0
+        bar = tqdm(total=len(diff.new), desc="indexing", unit="doc",
+                   disable=not progress or len(batches) < 2)
+        for bi, batch in enumerate(batches):
+            if batch:
+                fresh = self._new_segment(vstore, batch, progress and len(batches) == 1)
+                embedded += len(fresh.texts.ids)
+                segments.append(fresh)
+                pending -= {d.name for d in batch}
+            if bi == len(batches) - 1:
+                for group in merge_plan(segments):
+                    merged = self._merge(vstore, group)
+                    segments = [s for s in segments if s not in group] + ([merged] if merged else [])
+            segments = [s for s in segments if s.live_docs]
+            manifest = {**engine.recipe(),
+                        "files": {n: sha for n, sha in sorted(diff.files.items()) if n not in pending},
+                        "stats": {n: st for n, st in diff.stats.items() if n not in pending},
+                        "ann": settings.index_type, "ef_search": settings.hnsw_ef_search,
+                        "dim": engine.encoder.dim, "chunk_size": settings.chunk_size,
+                        "chunk_overlap": settings.chunk_overlap,
+                        "doc_chunks": _doc_chunks(segments)}
+            gen, written = store.write(manifest, segments, _tables(segments), base=base)
+            rows_written += int(written.get("rows_written", 0))
+            # the next batch links this generation's segments
+            base = SimpleNamespace(generation=gen, segments=list(segments), manifest=written)
+            bar.update(len(batch))
+        bar.close()
         return BuildReport(gen, len(diff.files), sum(s.vectors.live for s in segments), embedded,
                            diff.removed if compatible else sorted(set((old.manifest.get("files") or {}) if old else {})
                                                                   - set(diff.files)),
-                           time.perf_counter() - t0, int(written.get("rows_written", 0)),
+                           time.perf_counter() - t0, rows_written,
                            old.generation if compatible else None, [d.name for d in diff.new],
                            diff.gone if compatible else [])
 
@@ -179,6 +201,17 @@ class IndexBuilder:
         texts = SegmentTexts(docs, ids, chunks, tokens, sentences, lexicon)
         logger.info("merged %d segments into %s (%d rows)", len(group), seg.name, len(ids))
         return IndexSegment(seg, texts, np.vstack(sent_vecs))
+
+
+def _batches(docs: list[corpus.Document], max_chars: int) -> list[list[corpus.Document]]:
+    out, size = [], 0
+    for doc in docs:
+        if not out or (size + len(doc.body) > max_chars and out[-1]):
+            out.append([])
+            size = 0
+        out[-1].append(doc)
+        size += len(doc.body)
+    return out
 
 
 def _doc_chunks(segments: list[IndexSegment]) -> dict[str, int]:

@@ -313,3 +313,40 @@ def test_persisted_bm25_scores_equal_bm25s_over_the_live_corpus(fake_engine, tmp
         np.testing.assert_allclose(index.bm25.scores(terms), reference.scores(terms), rtol=2e-5, atol=1e-6)
     assert ("宁波" in index.bm25.vocab) == ("宁波" in reference.vocab)
     assert "温州" not in index.bm25.vocab or "温州" in reference.vocab  # only in the removed document
+
+
+def test_a_bulk_add_goes_in_committed_batches_and_resumes_after_a_kill(fake_engine, monkeypatch):
+    from qa import build as qa_build
+
+    engine = fake_engine
+    engine.build(progress=False)
+    monkeypatch.setattr(qa_build, "BATCH_CHARS", 300)  # a batch per document below
+    corpus_dir = engine.settings.corpus_dir
+    for i, city in enumerate(["温州", "嘉兴", "湖州"]):
+        _doc(corpus_dir, f"b{i}.md", city, 8)
+    real, calls = engine.encoder.encode_passages, []
+
+    def dies_on_the_second_batch(texts, progress=False):
+        calls.append(len(texts))
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # killed while embedding the second batch
+        return real(texts, progress)
+
+    monkeypatch.setattr(engine.encoder, "encode_passages", dies_on_the_second_batch)
+    with pytest.raises(KeyboardInterrupt):
+        engine.build(progress=False)
+    kept = IndexStore(engine.settings.index_dir).load()
+    assert "b0.md" in kept.extras["docs"] and "b1.md" not in kept.extras["docs"]
+    monkeypatch.setattr(engine.encoder, "encode_passages", real)
+    engine._index = None
+    counting = Counting(engine.encoder)
+    engine.encoder = counting
+    report = engine.build(progress=False)  # resumes: b0 is not embedded again
+    assert sorted(report.new_docs) == ["b1.md", "b2.md"]
+    chunks = engine.index().manifest["doc_chunks"]
+    assert report.embedded == chunks["b1.md"] + chunks["b2.md"]
+    assert counting.passages == report.embedded + sum(d in ("b1.md", "b2.md") for d, _, _ in
+                                                      engine.index().extras["sentences"])
+    full = _engine(engine.settings.index_dir.parent / "full", corpus_dir)
+    full.build(progress=False)
+    _same_index(engine.index(), full.index())
