@@ -239,7 +239,7 @@ class HybridSearcher:
         terms, coverage = self.terms(q, lang)
         lex = self.bm25.scores(terms) if terms else np.zeros(n, np.float32)
         if where:  # lexical hits outside the filter never join
-            lex = np.where(self._in_scope(where), lex, 0.0).astype(np.float32)
+            lex = np.where(self.in_scope(where), lex, 0.0).astype(np.float32)
         # lexical hits outside the dense pool join the candidates
         extra = np.argsort(-lex)[:size]
         cand = np.unique(np.concatenate([cand, extra[lex[extra] > 0]]))
@@ -250,7 +250,7 @@ class HybridSearcher:
         question = Question(q, lang, weighted, self.question_places(q, lang))
         return Pool(question, qvec, cand, self.fusion_features(question, cand, dense, lexn, qvec), coverage)
 
-    def _in_scope(self, where: dict) -> np.ndarray:
+    def in_scope(self, where: dict) -> np.ndarray:
         """Rows whose chunk matches ``where``, as a boolean mask (cached per filter)."""
         key = tuple(sorted(where.items()))
         if key not in self._scopes:
