@@ -3,6 +3,8 @@ and count how many answers change.
 
     python bench/distractors.py                 # 1,000 documents, ~10k chunks (~10 min on 2 cores)
     python bench/distractors.py --docs 200      # quicker
+    python bench/distractors.py --workdir /tmp/qa-drift   # keep corpus, indexes and passage
+                                                          # vectors there: a rerun embeds nothing
 
 Half the distractors are same-domain and number-dense (IP statistics of made-up cities,
 batches and files), half generic text with numbers (weather, sport, food prices), so
@@ -53,6 +55,47 @@ def distractor(rng: random.Random, i: int, same_domain: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
+class CachedEncoder:
+    """The project's encoder, with passage vectors kept in ``path`` by text hash: a rerun with
+    --workdir (or after the index format changes) embeds nothing it embedded before."""
+
+    def __init__(self, encoder, path: Path):
+        import hashlib
+
+        import numpy as np
+
+        self.real, self.path, self._np, self._hash = encoder, path, np, hashlib.blake2b
+        self.name, self.dim = encoder.name, encoder.dim
+        self.table: dict[str, object] = {}
+        if path.exists():
+            with np.load(path) as data:
+                self.table = dict(zip(data["keys"].tolist(), data["vectors"]))
+
+    def key(self, text: str) -> str:
+        return self._hash(text.encode("utf-8"), digest_size=16).hexdigest()
+
+    def fingerprint(self) -> str:
+        return self.real.fingerprint()
+
+    def load(self) -> None:
+        self.real.load()
+
+    def encode_queries(self, texts):
+        return self.real.encode_queries(texts)
+
+    def encode_passages(self, texts, progress: bool = False):
+        np = self._np
+        keys = [self.key(t) for t in texts]
+        todo = sorted({k: i for i, k in enumerate(keys) if k not in self.table}.values())
+        if todo:
+            fresh = self.real.encode_passages([texts[i] for i in todo], progress=progress)
+            self.table.update((keys[i], v) for i, v in zip(todo, np.asarray(fresh, np.float32)))
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            np.savez(self.path, keys=np.array(list(self.table)), vectors=np.stack(list(self.table.values())))
+        return np.stack([self.table[k] for k in keys]).astype(np.float32) if keys else \
+            np.zeros((0, self.dim), np.float32)
+
+
 def snapshot(engine, rows: list[dict]) -> dict:
     out = {}
     for row in rows:
@@ -67,8 +110,11 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--docs", type=int, default=1000)
     ap.add_argument("--json", metavar="PATH")
+    ap.add_argument("--workdir", metavar="DIR",
+                    help="keep the corpus and both indexes here and reuse them next time (no re-embedding)")
     args = ap.parse_args(argv)
 
+    from qa.embedding import make_encoder
     from qa.evaluation import evaluate, load_gold
     from qa.pipeline import Engine
     from qa.pool import load_pool
@@ -78,23 +124,30 @@ def main(argv=None) -> int:
     dev = load_gold(DEV)
     pool = [r for r in load_pool() if r["doc"] in seeds]
     sets = {"dev": dev, "pool (seed articles)": pool}
-    tmp = Path(tempfile.mkdtemp(prefix="qa-distractors-"))
+    tmp = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="qa-distractors-"))
     try:
         corpus = tmp / "corpus"
-        shutil.copytree(ROOT / "corpus", corpus)
-        base = Engine(Settings.from_env(corpus_dir=corpus, index_dir=tmp / "index-base"))
+        base_corpus = tmp / "corpus-base"  # the seeds alone, so a kept workdir's base index stays seeds-only
+        for d in (corpus, base_corpus):
+            shutil.rmtree(d, ignore_errors=True)
+            shutil.copytree(ROOT / "corpus", d)
+        settings = Settings.from_env()
+        encoder = make_encoder(settings.encoder, settings.model_dir)
+        if args.workdir:
+            encoder = CachedEncoder(encoder, tmp / "passage-vectors.npz")
+        base = Engine(Settings.from_env(corpus_dir=base_corpus, index_dir=tmp / "index-base"), encoder=encoder)
         base.build(progress=False)
         before = {name: (snapshot(base, rows), evaluate(base, rows, k=10)) for name, rows in sets.items()}
         rng = random.Random(0)
         for i in range(args.docs):
             (corpus / f"zz-distractor-{i:04d}.md").write_text(distractor(rng, i, i % 2 == 0), encoding="utf-8")
-        grown = Engine(Settings.from_env(corpus_dir=corpus, index_dir=tmp / "index-grown"))
+        grown = Engine(Settings.from_env(corpus_dir=corpus, index_dir=tmp / "index-grown"), encoder=encoder)
         t0 = time.perf_counter()
         report = grown.build(progress=True)
         build_s = time.perf_counter() - t0
         after = {name: (snapshot(grown, rows), evaluate(grown, rows, k=10)) for name, rows in sets.items()}
         # the same grown index searched exactly: what the switch to HNSW past 10k chunks costs
-        from qa.index import make_ann
+        from qa.store.ann import make_ann
 
         live = grown.index()
         ann_kind = live.manifest.get("ann")
@@ -102,7 +155,8 @@ def main(argv=None) -> int:
         grown._cache.clear()
         exact = {name: (snapshot(grown, rows), evaluate(grown, rows, k=10)) for name, rows in sets.items()}
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if not args.workdir:
+            shutil.rmtree(tmp, ignore_errors=True)
 
     rows, out = [], {"docs": args.docs, "chunks": report.chunks, "build_s": build_s, "ann": ann_kind, "sets": {}}
     for name, label, grown_run in [(n, f"{n}, {ann_kind}", after) for n in sets] + \

@@ -87,10 +87,10 @@ class Evidence:
 # Fusion features, scored by weights fitted on the question pool's training folds
 # (data/fusion_weights.json, written by qa eval --cv --save).
 FUSION = ["dense", "lexical", "answer_strength", "place_agree", "place_conflict", "year_agree",
-          "heading_only", "sentence_gain"]
+          "heading_only", "sentence_gain", "city_agree", "city_conflict"]
 FUSION_PATH = Path(__file__).resolve().parent / "data" / "fusion_weights.json"
 # before any fit: cosine + 0.045 x lexical + 0.03 x answer strength (the previous hand-set fusion)
-DEFAULT_WEIGHTS = np.array([1.0, 0.045, 0.03, 0, 0, 0, 0, 0], np.float32)
+DEFAULT_WEIGHTS = np.array([1.0, 0.045, 0.03, 0, 0, 0, 0, 0, 0, 0], np.float32)
 _END = re.compile(r"[。！？；!?.;，,]")
 
 
@@ -122,11 +122,14 @@ class HybridSearcher:
     """Scores the chunks of one loaded index for a question.
 
         fused = w . [cosine, coverage * bm25 / max(bm25), answer strength, place agreement,
-                     place conflict, year agreement, heading-only, best sentence cosine - cosine]
+                     place conflict, year agreement, heading-only, best sentence cosine - cosine,
+                     city agreement, city conflict]
 
     The lexical term is anchored on the best lexical match rather than
     min-max scaled, so its weight is in cosine units and does not depend on
-    how bad the worst chunk in the corpus is. BM25 runs on jieba tokens for
+    how bad the worst chunk in the corpus is. City agreement compares the cities the
+    question names with the passage's document city (front matter), so of near-identical
+    passages the one about the asked-for city wins. BM25 runs on jieba tokens for
     Chinese questions and on CC-CEDICT translations for English ones, and it
     counts only as much of the question as it covers. The weights ``w`` are
     fitted listwise on the question pool's training folds (``qa eval --cv``).
@@ -155,6 +158,7 @@ class HybridSearcher:
         self._idf: dict[str, float] = {}
         self._scopes: dict[tuple, np.ndarray] = {}
         self.bridge = Bridge(index.extras.get("bridge", {}))
+        self.cities_zh, self.cities_en = _document_cities(index.chunks, self.bridge)
         tokens = index.extras.get("tokens") or [bm25_tokens(c) for c in index.chunks]
         self.bm25 = BM25Index(tokens)
 
@@ -201,6 +205,13 @@ class HybridSearcher:
         words = re.findall(r"[A-Z][a-z]+", q)
         names = words + [f"{a} {b}" for a, b in zip(words, words[1:])]
         return found + [w for w in names if w.lower() in self.absent_en]
+
+    def question_cities(self, q: str, lang: str) -> set[str]:
+        """The documents' cities (front matter) that the question names, in Chinese."""
+        if lang == "zh":
+            return {c for c in self.cities_zh if c in q}
+        words = (w.lower() for w in re.findall(r"[A-Z][a-z]+", q))
+        return {self.cities_en[w] for w in words if w in self.cities_en}
 
     def question_places(self, q: str, lang: str) -> set[str]:
         """Places of the corpus that the question names, in Chinese."""
@@ -262,6 +273,7 @@ class HybridSearcher:
         """One row per candidate chunk, columns as ``FUSION`` (answer_strength left 0 here)."""
         F = np.zeros((len(cand), len(FUSION)), np.float32)
         F[:, 0], F[:, 1] = dense, lex
+        cities = self.question_cities(q.text, q.lang)
         for r, i in enumerate(cand):
             c = self.index.chunks[int(i)]
             ctx = f"{c.title}{c.section}{c.text}"
@@ -271,6 +283,9 @@ class HybridSearcher:
             if q.years:
                 F[r, 5] = any(y in ctx for y in q.years)
             F[r, 6] = _heading_only(c.text)
+            if cities:  # the entity a passage is about: tells apart near-identical passages on other cities
+                agree = c.city.rstrip("市省县区") in cities or any(x in c.text for x in cities)
+                F[r, 8], F[r, 9] = agree, bool(c.city) and not agree
             rows = self.chunk_sentences.get(int(i))
             if rows is not None and self.sentence_vectors is not None and len(rows):
                 F[r, 7] = float((self.sentence_vectors[rows] @ qvec).max()) - dense[r]
@@ -280,6 +295,19 @@ class HybridSearcher:
         c = self.index.chunks[i]
         return Passage(text=c.text, score=round(score, 4), rank=rank, source=c.doc, title=c.title,
                        section=c.section, start=c.start, end=c.end)
+
+
+def _document_cities(chunks, bridge) -> tuple[set[str], dict[str, str]]:
+    """The cities the documents' front matter names, in Chinese, and their English names from the
+    bridge (a one-word key whose best rendering is the city). CC-CEDICT glosses some (宁波:
+    "Ningbo subprovincial city") in a form the place list does not read."""
+    zh = {c.city.rstrip("市省县区") for c in chunks if c.city}
+    zh = {c for c in zh if len(c) >= 2}
+    en = {}
+    for key, cands in bridge.table.items():
+        if " " not in key and cands and cands[0][1] >= 0.5 and cands[0][0].rstrip("市省县区") in zh:
+            en.setdefault(key, cands[0][0].rstrip("市省县区"))
+    return zh, en
 
 
 def _sentences_by_chunk(chunks, sentences) -> dict[int, np.ndarray]:
