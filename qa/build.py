@@ -103,7 +103,8 @@ class IndexBuilder:
         segments = []
         for seg in (old.segments if compatible else []):  # copies: the live index stays as it is
             vectors = dataclasses.replace(seg.vectors, dead=seg.vectors.dead.copy())
-            segments.append(IndexSegment(vectors, seg.texts, seg.sentence_vectors, set(seg.dead_docs), seg.bm25))
+            segments.append(IndexSegment(vectors, seg.texts, seg.sentence_vectors, set(seg.dead_docs), seg.bm25,
+                                         seg.path))
             vstore.add_segment(vectors)
         gone = set(diff.gone)
         for seg in segments:
@@ -188,7 +189,7 @@ class IndexBuilder:
             for d in s.live_docs:
                 docs[d] = s.texts.docs[d]
                 lexicon[d] = s.texts.lexicon.get(d, {})
-            for i, c, t in zip(s.texts.ids, s.texts.chunks, s.texts.tokens):
+            for i, c, t in zip(s.texts.ids, s.texts.chunks, s.token_lists()):
                 if c.doc in keep_docs and c.doc in s.live_docs:
                     ids.append(i), chunks.append(c), tokens.append(t)
             rows = [r for r, (d, _, _) in enumerate(s.texts.sentences) if d in s.live_docs]

@@ -57,6 +57,13 @@ class IndexSegment:
     sentence_vectors: np.ndarray
     dead_docs: set[str] = field(default_factory=set)
     bm25: TermStats | None = None  # None: built from texts.tokens when written
+    path: Path | None = None  # its directory, when it was read from disk
+
+    def token_lists(self) -> list[list[str]]:
+        """BM25 tokens per row (read from the segment's file when they were not loaded)."""
+        if self.texts.tokens or not self.texts.ids:
+            return self.texts.tokens
+        return read_texts(self.path / "texts.sqlite", tokens=True).tokens
 
     @property
     def name(self) -> str:
@@ -152,16 +159,18 @@ class IndexStore:
             return None
         return data if isinstance(data, dict) else None
 
-    def load(self, dim: int | None = None) -> StoredIndex | None:
+    def load(self, tokens: bool = False) -> StoredIndex | None:
         """The live generation; if the pointer is garbage or the generation is damaged,
-        the newest other generation that is intact (logged); None when there is none."""
+        the newest other generation that is intact (logged); None when there is none.
+        ``tokens``: also each chunk's BM25 token list (``extras["tokens"]``); search needs
+        only the persisted statistics."""
         gen = self.current()
-        loaded = self._load_generation(gen) if gen else None
+        loaded = self._load_generation(gen, tokens) if gen else None
         if loaded is not None:
             return loaded
         for other in self.generations():
             if other != gen:
-                loaded = self._load_generation(other)
+                loaded = self._load_generation(other, tokens)
                 if loaded is not None:
                     logger.warning("index pointer %s; using the newest intact generation %s",
                                    f"names a damaged generation ({gen})" if gen else "is missing or garbage",
@@ -177,7 +186,7 @@ class IndexStore:
                        if p.is_dir() and p.name.startswith("gen-") and (p / "manifest.json").is_file()),
                       reverse=True)
 
-    def _load_generation(self, gen: str) -> StoredIndex | None:
+    def _load_generation(self, gen: str, tokens: bool = False) -> StoredIndex | None:
         path = self.dir / gen
         try:
             manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
@@ -189,7 +198,7 @@ class IndexStore:
             segments = []
             for entry in manifest["segments"]:
                 seg_dir = path / entry["name"]
-                texts = read_texts(seg_dir / "texts.sqlite")
+                texts = read_texts(seg_dir / "texts.sqlite", tokens)
                 dead_docs = set(entry.get("dead", []))
                 dead_ids = [i for i, c in zip(texts.ids, texts.chunks) if c.doc in dead_docs]
                 vectors = load_segment(seg_dir, dead_ids, manifest.get("ef_search", HNSW_EF_SEARCH))
@@ -198,7 +207,7 @@ class IndexStore:
                 if len(vectors.ids) != len(texts.ids) or len(sent) != len(texts.sentences) \
                         or vectors.ids.tolist() != texts.ids or len(bm25.lengths) != len(texts.ids):
                     raise ValueError(f"segment {entry['name']} is inconsistent")
-                segments.append(IndexSegment(vectors, texts, sent, dead_docs, bm25))
+                segments.append(IndexSegment(vectors, texts, sent, dead_docs, bm25, seg_dir))
             tables = json.loads((path / "bridge.json").read_text(encoding="utf-8"))
             loaded = _view(gen, manifest, segments, tables)
             if loaded.ann.count() != len(loaded.chunks) or len(loaded.chunks) != manifest.get("n_chunks"):
@@ -303,7 +312,8 @@ def _view(gen: str, manifest: dict, segments: list[IndexSegment], tables: dict) 
         docs[doc] = seg.texts.docs[doc][1]
         chunks.extend(seg.texts.chunks[r] for r in rows)
         ids.extend(seg.texts.ids[r] for r in rows)
-        tokens.extend(seg.texts.tokens[r] for r in rows)
+        if seg.texts.tokens:
+            tokens.extend(seg.texts.tokens[r] for r in rows)
         sentences.extend(seg.texts.sentences[r] for r in srows)
         vec_parts.append(seg.vectors.vectors[rows])
         sent_parts.append(seg.sentence_vectors[srows])
@@ -314,7 +324,7 @@ def _view(gen: str, manifest: dict, segments: list[IndexSegment], tables: dict) 
     extras = {"docs": docs, "bridge": tables.get("bridge", {}), "absent_places": tables.get("absent_places", []),
               "present_places": tables.get("present_places", []), "sentences": sentences,
               "sentence_vectors": np.vstack(sent_parts) if sent_parts else np.zeros((0, dim), np.float32),
-              "tokens": tokens}
+              **({"tokens": tokens} if len(tokens) == len(chunks) and chunks else {})}
     vectors = np.vstack(vec_parts) if vec_parts else np.zeros((0, dim), np.float32)
     bm25 = SegmentedBM25([(seg.bm25, global_rows[seg.name]) for seg in segments if seg.bm25 is not None],
                          len(chunks))

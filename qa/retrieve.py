@@ -159,8 +159,10 @@ class HybridSearcher:
         self._scopes: dict[tuple, np.ndarray] = {}
         self.bridge = Bridge(index.extras.get("bridge", {}))
         self.cities_zh, self.cities_en = _document_cities(index.chunks, self.bridge)
-        tokens = index.extras.get("tokens") or [bm25_tokens(c) for c in index.chunks]
-        self.bm25 = BM25Index(tokens)
+        # the index's persisted term statistics; an index assembled in memory (benchmarks) is
+        # tokenised and indexed here instead
+        self.bm25 = getattr(index, "bm25", None) or \
+            BM25Index(index.extras.get("tokens") or [bm25_tokens(c) for c in index.chunks])
 
     def terms(self, q: str, lang: str) -> tuple[dict[str, float], float]:
         zh = [t for t in zh_tokens(q) if len(t) > 1 or t.isdigit()]

@@ -63,19 +63,24 @@ def _connect(path: Path) -> sqlite3.Connection:
     return sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True)
 
 
-def read_texts(path: Path) -> SegmentTexts:
+def read_texts(path: Path, tokens: bool = False) -> SegmentTexts:
+    """A segment's texts; its BM25 token lists only with ``tokens`` (a merge re-derives BM25
+    statistics from them; search reads the persisted statistics instead)."""
     if not path.is_file():
         raise FileNotFoundError(path.name)
+    want_tokens = tokens
     con = _connect(path)
     try:
         docs = {name: (sha, text) for name, sha, text in con.execute("SELECT name, sha, text FROM docs")}
         ids, chunks, tokens = [], [], []
-        for i, doc, a, b, title, section, city, year, text, toks in con.execute(
-                'SELECT id, doc, start, "end", title, section, city, year, text, tokens FROM chunks ORDER BY row'):
+        columns = 'id, doc, start, "end", title, section, city, year, text' + (", tokens" if want_tokens else "")
+        for row in con.execute(f"SELECT {columns} FROM chunks ORDER BY row"):
+            i, doc, a, b, title, section, city, year, text = row[:9]
             ids.append(i)
             chunks.append(Chunk(doc=doc, title=title, section=section, text=text, start=a, end=b, city=city,
                                 year=year or ""))
-            tokens.append(json.loads(toks))
+            if want_tokens:
+                tokens.append(json.loads(row[9]))
         sentences = [list(r) for r in con.execute('SELECT doc, start, "end" FROM sentences ORDER BY row')]
         lexicon: dict[str, dict[str, list]] = {}
         for doc, kind, items in con.execute("SELECT doc, kind, items FROM lexicon"):
