@@ -94,6 +94,10 @@ class StoredIndex:
             self.ids = np.arange(len(self.chunks), dtype=np.int64)
         self._row = {int(i): r for r, i in enumerate(self.ids.tolist())}
 
+    def row_of(self, chunk_id: int) -> int | None:
+        """The row of a stable chunk id in this generation (None: not live here)."""
+        return self._row.get(int(chunk_id))
+
     def search(self, queries: np.ndarray, k: int, where: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(scores, rows), shaped (len(queries), k) as faiss returns them, -1 padded."""
         k = min(k, len(self.chunks))

@@ -250,7 +250,7 @@ class HybridSearcher:
         _, ids = self.index.search(qvec[None, :], size, where)
         cand = np.array([i for i in ids[0] if i >= 0], dtype=np.int64)
         terms, coverage = self.terms(q, lang)
-        lex = self.bm25.scores(terms) if terms else np.zeros(n, np.float32)
+        lex = self.lexical_scores(terms, size, where)
         if where:  # lexical hits outside the filter never join
             lex = np.where(self.in_scope(where), lex, 0.0).astype(np.float32)
         # lexical hits outside the dense pool join the candidates
@@ -262,6 +262,27 @@ class HybridSearcher:
         weighted = {t: w * self.idf(t) for t, w in terms.items()}
         question = Question(q, lang, weighted, self.question_places(q, lang))
         return Pool(question, qvec, cand, self.fusion_features(question, cand, dense, lexn, qvec), coverage)
+
+    def lexical_scores(self, terms: dict[str, float], size: int, where: dict | None) -> np.ndarray:
+        """BM25 of every row for the question's terms (0 where none occurs). A store with its own
+        full-text search (Milvus) scores them in the server: its ``size`` best rows, the Chinese
+        terms sent as the text query, for English questions the bridge's translations."""
+        n = len(self.index.chunks)
+        if not terms:
+            return np.zeros(n, np.float32)
+        search_text = getattr(self.index.ann, "search_text", None)
+        if search_text is None:
+            return self.bm25.scores(terms)
+        # the server cannot weight terms: the bridge's weak readings (a word deep inside a
+        # dictionary definition, weight < .5) would count as much as the question's own words
+        strong = [t for t, w in terms.items() if w >= 0.5] or [t for t, w in terms.items() if w > 0]
+        ids, scores = search_text(" ".join(strong), size, where)
+        lex = np.zeros(n, np.float32)
+        for i, s in zip(ids.tolist(), scores.tolist()):
+            row = self.index.row_of(i)
+            if row is not None:
+                lex[row] = max(s, 0.0)
+        return lex
 
     def in_scope(self, where: dict) -> np.ndarray:
         """Rows whose chunk matches ``where``, as a boolean mask (cached per filter)."""

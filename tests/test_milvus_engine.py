@@ -49,16 +49,28 @@ def _remote_ids(engine):
     return set(engine.remote().ids_of_docs(index.extras["docs"]))
 
 
-def test_the_milvus_engine_ranks_as_the_faiss_engine(pair):
+def _passages(engine, q, k=5, **kw):
+    return [(p.source, p.start, p.end) for p in engine.retrieve(q, k, **kw)]
+
+
+def test_the_milvus_engine_ranks_as_the_faiss_engine(pair, monkeypatch):
     faiss_engine, milvus_engine, _ = pair
     assert milvus_engine.remote().count() == len(milvus_engine.index().chunks)
+    # BM25 runs in the server (its own jieba and statistics), so rankings agree closely, not exactly
     for q in QUESTIONS:
-        assert [p.source for p in milvus_engine.retrieve(q, 5)] == [p.source for p in faiss_engine.retrieve(q, 5)]
-        assert [(p.start, p.end) for p in milvus_engine.retrieve(q, 5)] == \
-            [(p.start, p.end) for p in faiss_engine.retrieve(q, 5)]
+        got, want = _passages(milvus_engine, q), _passages(faiss_engine, q)
+        assert got[0][0] == want[0][0] and len(set(got) & set(want)) >= 4, (q, got, want)
     for where in ({"city": "杭州"}, {"year": "2023"}):
         got = milvus_engine.retrieve("专利", 5, where=where)
-        assert got and [p.source for p in got] == [p.source for p in faiss_engine.retrieve("专利", 5, where=where)]
+        assert got and {p.source for p in got} == {p.source for p in faiss_engine.retrieve("专利", 5, where=where)}
+    # with the lexical side held out, the dense candidates from Milvus rank exactly as FAISS's
+    from qa.retrieve import HybridSearcher
+
+    monkeypatch.setattr(HybridSearcher, "terms", lambda self, q, lang: ({}, 0.0))
+    for engine in pair[:2]:
+        engine._cache.clear()
+    for q in QUESTIONS:
+        assert _passages(milvus_engine, q) == _passages(faiss_engine, q), q
 
 
 def test_adds_changes_and_removals_reach_the_collection_by_id(pair):
