@@ -15,16 +15,17 @@ from .schema import REASONS, STATUSES, Answer
 
 __all__ = ["Answer", "REASONS", "STATUSES", "abstain_reason"]
 
-def abstain_reason(question: str, corpus_squashed: str, unknown_places: list[str],
+def abstain_reason(question: str, corpus_years: set[str], unknown_places: list[str],
                    lexical_coverage: float, top_dense: float, threshold: float,
                    contexts: list[str]) -> tuple[str, str]:
     """(code, text) of why the corpus cannot answer, or ('', '') when it might.
 
-    ``contexts`` are the top passages with their titles and sections: a year the
+    ``corpus_years`` are the 19xx/20xx numbers the documents' text contains (collected per
+    document at build time, so no copy of the corpus is needed here); ``contexts`` are the top passages with their titles and sections: a year the
     question names must appear there, not merely somewhere in the corpus.
     """
     for num in re.findall(r"(?<![\d.])(?:19|20)\d\d(?![\d.])", question):
-        if num not in corpus_squashed:
+        if num not in corpus_years:
             return "year_absent", REASONS["year_absent"].format(num)
         if contexts and not any(num in c for c in contexts):
             return "year_not_in_passages", REASONS["year_not_in_passages"].format(num)

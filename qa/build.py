@@ -237,4 +237,4 @@ def _tables(segments: list[IndexSegment]) -> dict:
     found = merge(parts)
     absent, present = place_lists(found["places"])
     return {"bridge": bridge_table(found["cedict"], found["glossary"]),
-            "absent_places": absent, "present_places": present}
+            "absent_places": absent, "present_places": present, "years": sorted(found["years"])}

@@ -319,20 +319,36 @@ def _view(gen: str, manifest: dict, segments: list[IndexSegment], tables: dict) 
         if seg.texts.tokens:
             tokens.extend(seg.texts.tokens[r] for r in rows)
         sentences.extend(seg.texts.sentences[r] for r in srows)
-        vec_parts.append(seg.vectors.vectors[rows])
-        sent_parts.append(seg.sentence_vectors[srows])
+        vec_parts.append((seg, rows))
+        sent_parts.append((seg, srows))
     dim = segments[0].vectors.vectors.shape[1] if segments else int(manifest.get("dim", 0))
     store = FaissStore(dim)
     for seg in segments:
         store.add_segment(seg.vectors)
     extras = {"docs": docs, "bridge": tables.get("bridge", {}), "absent_places": tables.get("absent_places", []),
-              "present_places": tables.get("present_places", []), "sentences": sentences,
-              "sentence_vectors": np.vstack(sent_parts) if sent_parts else np.zeros((0, dim), np.float32),
+              "present_places": tables.get("present_places", []), "years": tables.get("years", []),
+              "sentences": sentences, "sentence_vectors": _rows_in_order(sent_parts, segments, "sentence", dim),
               **({"tokens": tokens} if len(tokens) == len(chunks) and chunks else {})}
-    vectors = np.vstack(vec_parts) if vec_parts else np.zeros((0, dim), np.float32)
+    vectors = _rows_in_order(vec_parts, segments, "chunk", dim)
     bm25 = SegmentedBM25([(seg.bm25, global_rows[seg.name]) for seg in segments if seg.bm25 is not None],
                          len(chunks))
     return StoredIndex(gen, manifest, chunks, vectors, store, extras, np.array(ids, np.int64), segments, bm25)
+
+
+def _rows_in_order(parts: list[tuple[IndexSegment, list[int]]], segments: list[IndexSegment], what: str,
+                   dim: int) -> np.ndarray:
+    """The rows of ``parts`` stacked in order. A single segment whose rows already run in
+    that order (any full build) is used as it is, so its vectors are not held twice."""
+    def source(seg):
+        return seg.vectors.vectors if what == "chunk" else seg.sentence_vectors
+    if not parts:
+        return np.zeros((0, dim), np.float32)
+    if len(segments) == 1:
+        rows = [r for _, rs in parts for r in rs]
+        whole = source(segments[0])
+        if len(rows) == len(whole) and rows == list(range(len(whole))):
+            return whole
+    return np.vstack([source(seg)[rs] for seg, rs in parts])
 
 
 def _atomic_write_text(path: Path, text: str) -> None:

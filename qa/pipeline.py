@@ -30,7 +30,7 @@ from .store.base import check_where
 logger = logging.getLogger(__name__)
 
 # Bump when what a build derives (extras, vectors' inputs) changes shape or meaning.
-PIPELINE_VERSION = 8
+PIPELINE_VERSION = 9
 
 
 @dataclass
@@ -202,7 +202,7 @@ class Engine:
                              translate=searcher.bridge.words_for)
         contexts = [re.sub(r"\s+", "", f"{p.title}{p.section}{p.text}") for p in passages[:TOP_PASSAGES]]
         top = ev.ranked[0][2] if ev.ranked else 0.0
-        code, reason = abstain_reason(q, searcher.corpus_squashed, searcher.unknown_places(q, ev.lang),
+        code, reason = abstain_reason(q, searcher.corpus_years, searcher.unknown_places(q, ev.lang),
                                       ev.coverage, top, self.settings.abstain_threshold, contexts)
         return Inspection(question_, passages, k, searcher.sentence_sim(ev.qvec), code, reason, contexts, top,
                           ev.coverage)

@@ -19,6 +19,7 @@ from .lexical import IP_GLOSSARY, _LINE, _definitions, _keep, cedict_path, cedic
 _HAN_RUN = re.compile(r"[\u3400-\u9fff]+")
 _MAX_N = 6  # the longest n-gram the bridge matches, as corpus_ngrams does
 _STRIP = "市省县区"
+_YEARS = re.compile(r"(?=((?:19|20)\d\d))")  # overlapping: every window, as a substring test sees it
 
 
 @lru_cache(maxsize=1)
@@ -65,8 +66,8 @@ def _ngrams(text: str) -> set[str]:
 
 
 def doc_presence(body: str) -> dict[str, list]:
-    """{"cedict": entry numbers, "glossary": glossary Chinese terms, "places": place numbers}
-    that occur in ``body``."""
+    """{"cedict": entry numbers, "glossary": glossary Chinese terms, "places": place numbers,
+    "years": 4-digit years (19xx/20xx, anywhere in the whitespace-free text)} that occur in ``body``."""
     grams = _ngrams(body)
     entries = _entries_by_zh()
     cedict = sorted({i for g in grams if len(g) >= 2 for i in entries.get(g, ())})
@@ -76,11 +77,13 @@ def doc_presence(body: str) -> dict[str, list]:
     all_places = cedict_places()
     # as qa.lexical._in_text does: a name that strips to nothing is "in" every text
     places.update(i for i in long if any(n in body for n in (all_places[i][1], all_places[i][1].rstrip(_STRIP))))
-    return {"cedict": cedict, "glossary": glossary, "places": sorted(places)}
+    squashed = re.sub(r"\s+", "", body)
+    years = sorted({m.group(1) for m in _YEARS.finditer(squashed)})
+    return {"cedict": cedict, "glossary": glossary, "places": sorted(places), "years": years}
 
 
 def merge(presences) -> dict[str, set]:
-    out = {"cedict": set(), "glossary": set(), "places": set()}
+    out = {"cedict": set(), "glossary": set(), "places": set(), "years": set()}
     for p in presences:
         for key in out:
             out[key].update(p.get(key, ()))

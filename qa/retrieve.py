@@ -142,7 +142,7 @@ class HybridSearcher:
         self.encoder = encoder
         self.settings = settings
         self.texts: dict[str, str] = index.extras.get("docs", {})
-        self.corpus_squashed = re.sub(r"\s+", "", "".join(self.texts.values()))
+        self.corpus_years = set(index.extras.get("years", []))  # years the documents' text names
         places = index.extras.get("absent_places", [])
         present = index.extras.get("present_places", [])
         # an English name is unknown only when no place of that name (苏州 / 宿州: Suzhou) is in the corpus

@@ -350,3 +350,14 @@ def test_a_bulk_add_goes_in_committed_batches_and_resumes_after_a_kill(fake_engi
     full = _engine(engine.settings.index_dir.parent / "full", corpus_dir)
     full.build(progress=False)
     _same_index(engine.index(), full.index())
+
+
+def test_a_year_the_documents_never_name_is_absent_without_a_corpus_copy(fake_engine):
+    fake_engine.build(progress=False)
+    index = fake_engine.index()
+    years = set(index.extras["years"])
+    assert {"2023", "2022"} <= years and "1987" not in years
+    assert not hasattr(fake_engine.searcher(), "corpus_squashed")
+    out = fake_engine.inspect("宁波1987年知识产权质押融资金额是多少？")
+    assert out.code == "year_absent"
+    assert fake_engine.inspect("宁波2023年知识产权质押融资金额是多少？").code != "year_absent"
