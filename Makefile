@@ -33,7 +33,7 @@ chromium:                       ## Debian's Chromium for the browser test
 test: model chromium            ## the whole suite, on the real model and corpus
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
 
-test-fast: setup                ## unit tests only: no browser, no real model, nothing slow (under 30 s)
+test-fast: setup                ## unit tests only: no browser, no real model, nothing slow (under 60 s)
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m "not browser and not model and not slow"
 
 eval: index
