@@ -178,21 +178,20 @@ class IndexBuilder:
 
     def _merge(self, vstore: FaissStore, group: list[IndexSegment]) -> IndexSegment | None:
         """One segment holding the live documents of ``group``."""
-        live = [(s, d) for s in group for d in s.live_docs]
-        if not live:
+        if not any(s.live_docs for s in group):
             for s in group:
                 vstore.drop_segment(s.vectors)
             return None
-        keep_docs = {d for _, d in live}
         docs, ids, chunks, tokens, sentences, sent_vecs, lexicon = {}, [], [], [], [], [], {}
         for s in group:
+            live = set(s.live_docs)
             for d in s.live_docs:
                 docs[d] = s.texts.docs[d]
                 lexicon[d] = s.texts.lexicon.get(d, {})
             for i, c, t in zip(s.texts.ids, s.texts.chunks, s.token_lists()):
-                if c.doc in keep_docs and c.doc in s.live_docs:
+                if c.doc in live:
                     ids.append(i), chunks.append(c), tokens.append(t)
-            rows = [r for r, (d, _, _) in enumerate(s.texts.sentences) if d in s.live_docs]
+            rows = [r for r, (d, _, _) in enumerate(s.texts.sentences) if d in live]
             sentences.extend(s.texts.sentences[r] for r in rows)
             sent_vecs.append(s.sentence_vectors[rows])
         seg: Segment = vstore.merge([s.vectors for s in group])
