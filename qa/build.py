@@ -23,7 +23,7 @@ from tqdm import tqdm
 from . import chunking, corpus
 from .index import IndexSegment, StoredIndex, merge_plan
 from .lexical import bm25_tokens
-from .presence import bridge_table, doc_presence, merge, place_lists
+from .presence import bridge, doc_presence, merge, place_lists
 from .store.base import chunk_id
 from .store.faiss import FaissStore, Segment
 from .store.texts import SegmentTexts
@@ -235,5 +235,5 @@ def _tables(segments: list[IndexSegment]) -> dict:
             parts.extend(lex.get(d, {}) for d in seg.live_docs)
     found = merge(parts)
     absent, present = place_lists(found["places"])
-    return {"bridge": bridge_table(found["cedict"], found["glossary"]),
+    return {"bridge": bridge(found["cedict"], found["glossary"]),
             "absent_places": absent, "present_places": present, "years": sorted(found["years"])}

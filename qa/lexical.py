@@ -141,6 +141,18 @@ def corpus_ngrams(texts: list[str], max_n: int = 6) -> set[str]:
     return grams
 
 
+@lru_cache(maxsize=1)
+def cedict_entries() -> tuple[tuple[str, str], ...]:
+    """(Chinese, definitions) of every CC-CEDICT line, in file order (read once per process)."""
+    out = []
+    with gzip.open(cedict_path(), "rt", encoding="utf-8") as fh:
+        for line in fh:
+            m = _LINE.match(line)
+            if m:
+                out.append((m.group(2), m.group(3)))
+    return tuple(out)
+
+
 def build_bridge(texts: list[str]) -> dict[str, list[list]]:
     """English key (stemmed word or phrase) -> [[chinese term, weight], ...].
 
@@ -149,26 +161,28 @@ def build_bridge(texts: list[str]) -> dict[str, list[list]]:
     ("ningbo" in "Ningbo subprovincial city in Zhejiang").
     """
     present = corpus_ngrams(texts)
+    return bridge_table((e for e in cedict_entries() if e[0] in present),
+                        {zh for zhs in IP_GLOSSARY.values() for zh in zhs if zh in present})
+
+
+def bridge_table(entries, glossary: set[str]) -> dict[str, list[list]]:
+    """The bridge from the CC-CEDICT ``entries`` (Chinese, definitions) that the corpus
+    contains, in file order, and the IP glossary's Chinese terms it contains."""
     table: dict[str, dict[str, float]] = defaultdict(dict)
-    with gzip.open(cedict_path(), "rt", encoding="utf-8") as fh:
-        for line in fh:
-            m = _LINE.match(line)
-            if not m or m.group(2) not in present:
-                continue
-            zh = m.group(2)
-            for words in _definitions(m.group(3)):
-                if len(words) <= 3:
-                    _keep(table[" ".join(words)], zh, 1.0)
-                # leading phrases: "intellectual property" for "intellectual property rights"
-                for n in range(1, min(len(words), 4)):
-                    _keep(table[" ".join(words[:n])], zh, 0.8 if n > 1 else 0.5)
-                # a word deeper in the definition is weak evidence
-                for w in set(words[1:]):
-                    _keep(table[w], zh, 0.1)
+    for zh, defs in entries:
+        for words in _definitions(defs):
+            if len(words) <= 3:
+                _keep(table[" ".join(words)], zh, 1.0)
+            # leading phrases: "intellectual property" for "intellectual property rights"
+            for n in range(1, min(len(words), 4)):
+                _keep(table[" ".join(words[:n])], zh, 0.8 if n > 1 else 0.5)
+            # a word deeper in the definition is weak evidence
+            for w in set(words[1:]):
+                _keep(table[w], zh, 0.1)
     for en, zhs in IP_GLOSSARY.items():
         key = " ".join(en_words(en))
         for zh in zhs:
-            if zh in present:
+            if zh in glossary:
                 _keep(table[key], zh, 1.0)
     return {key: sorted(([zh, round(w, 3)] for zh, w in cands.items()), key=lambda x: -x[1])[:8]
             for key, cands in table.items()}

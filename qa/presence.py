@@ -9,29 +9,16 @@ reading any other document (same tables as :func:`qa.lexical.build_bridge`,
 """
 from __future__ import annotations
 
-import gzip
 import re
 from collections import defaultdict
 from functools import lru_cache
 
-from .lexical import IP_GLOSSARY, _LINE, _definitions, _keep, cedict_path, cedict_places, en_words
+from .lexical import IP_GLOSSARY, bridge_table, cedict_entries, cedict_places
 
 _HAN_RUN = re.compile(r"[\u3400-\u9fff]+")
 _MAX_N = 6  # the longest n-gram the bridge matches, as corpus_ngrams does
 _STRIP = "市省县区"
 _YEARS = re.compile(r"(?=((?:19|20)\d\d))")  # overlapping: every window, as a substring test sees it
-
-
-@lru_cache(maxsize=1)
-def cedict_entries() -> tuple[tuple[str, str], ...]:
-    """(Chinese, definitions) of every CC-CEDICT line, in file order (read once per process)."""
-    out = []
-    with gzip.open(cedict_path(), "rt", encoding="utf-8") as fh:
-        for line in fh:
-            m = _LINE.match(line)
-            if m:
-                out.append((m.group(2), m.group(3)))
-    return tuple(out)
 
 
 @lru_cache(maxsize=1)
@@ -90,26 +77,10 @@ def merge(presences) -> dict[str, set]:
     return out
 
 
-def bridge_table(cedict: set[int], glossary: set[str]) -> dict[str, list[list]]:
-    """The bridge :func:`qa.lexical.build_bridge` makes, from the entries present."""
-    table: dict[str, dict[str, float]] = defaultdict(dict)
+def bridge(cedict: set[int], glossary: set[str]) -> dict[str, list[list]]:
+    """The bridge :func:`qa.lexical.build_bridge` makes, from the entry numbers present."""
     entries = cedict_entries()
-    for i in sorted(cedict):
-        zh, defs = entries[i]
-        for words in _definitions(defs):
-            if len(words) <= 3:
-                _keep(table[" ".join(words)], zh, 1.0)
-            for n in range(1, min(len(words), 4)):
-                _keep(table[" ".join(words[:n])], zh, 0.8 if n > 1 else 0.5)
-            for w in set(words[1:]):
-                _keep(table[w], zh, 0.1)
-    for en, zhs in IP_GLOSSARY.items():
-        key = " ".join(en_words(en))
-        for zh in zhs:
-            if zh in glossary:
-                _keep(table[key], zh, 1.0)
-    return {key: sorted(([zh, round(w, 3)] for zh, w in cands.items()), key=lambda x: -x[1])[:8]
-            for key, cands in table.items()}
+    return bridge_table((entries[i] for i in sorted(cedict)), glossary)
 
 
 def place_lists(places: set[int]) -> tuple[list[list], list[list]]:

@@ -16,7 +16,7 @@ from qa import corpus as qa_corpus
 from qa.index import IndexStore, merge_plan
 from qa.lexical import absent_places, build_bridge, present_places
 from qa.pipeline import Engine
-from qa.presence import bridge_table, doc_presence, merge, place_lists
+from qa.presence import bridge, doc_presence, merge, place_lists
 from qa.settings import Settings
 from qa.store import FaissStore, VectorStore, check_where, chunk_id
 
@@ -101,7 +101,7 @@ def test_presence_per_document_rebuilds_the_corpus_tables_exactly():
     docs = qa_corpus.load_corpus(Settings.from_env().corpus_dir)
     bodies = [d.body for d in docs]
     found = merge(doc_presence(b) for b in bodies)
-    assert bridge_table(found["cedict"], found["glossary"]) == build_bridge(bodies)
+    assert bridge(found["cedict"], found["glossary"]) == build_bridge(bodies)
     absent, present = place_lists(found["places"])
     text = "\n".join(bodies)
     assert absent == absent_places(text) and present == present_places(text)
