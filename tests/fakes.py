@@ -32,3 +32,17 @@ class HashEncoder:
 
     def encode_passages(self, texts: list[str], progress: bool = False) -> np.ndarray:
         return self._encode(list(texts))
+
+
+class Counting:
+    """Wraps an encoder and counts the passages it embeds (what a build re-embeds)."""
+
+    def __init__(self, inner):
+        self.inner, self.passages = inner, 0
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def encode_passages(self, texts, progress=False):
+        self.passages += len(texts)
+        return self.inner.encode_passages(texts, progress)

@@ -6,21 +6,10 @@ import sqlite3
 import numpy as np
 import pytest
 
+from fakes import Counting
 from qa.index import IndexStore
 
 QUESTION = "平均授权周期从22个月缩短到75.5天"
-
-
-class Counting:
-    def __init__(self, inner):
-        self.inner, self.passages = inner, 0
-
-    def __getattr__(self, name):
-        return getattr(self.inner, name)
-
-    def encode_passages(self, texts, progress=False):
-        self.passages += len(texts)
-        return self.inner.encode_passages(texts, progress)
 
 
 def _two_generations(engine):

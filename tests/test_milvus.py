@@ -3,6 +3,7 @@
 Rankings and filters are asserted, never raw scores: Milvus Lite's BM25 scores
 are its own (negated, segment-local IDF) and differ from a server's.
 """
+import importlib.util
 import os
 import signal
 import subprocess
@@ -16,12 +17,7 @@ import pytest
 from qa.store import FaissStore, VectorStore, matches
 from qa.store import milvus as qm
 
-try:
-    import milvus_lite  # noqa: F401
-    import pymilvus  # noqa: F401
-    HAVE_MILVUS = True
-except ImportError:
-    HAVE_MILVUS = False
+HAVE_MILVUS = all(importlib.util.find_spec(m) is not None for m in ("pymilvus", "milvus_lite"))
 needs_milvus = pytest.mark.skipif(not HAVE_MILVUS,
                                   reason=f"Milvus tests need pymilvus and milvus-lite: {qm.INSTALL_HINT}")
 

@@ -12,6 +12,7 @@ import shutil
 import numpy as np
 import pytest
 
+from fakes import Counting
 from qa import corpus as qa_corpus
 from qa.index import IndexStore, merge_plan
 from qa.lexical import absent_places, build_bridge, present_places
@@ -105,19 +106,6 @@ def test_presence_per_document_rebuilds_the_corpus_tables_exactly():
     absent, present = place_lists(found["places"])
     text = "\n".join(bodies)
     assert absent == absent_places(text) and present == present_places(text)
-
-
-class Counting:
-    """An encoder wrapper that counts the passages it embeds."""
-    def __init__(self, inner):
-        self.inner, self.passages = inner, 0
-
-    def __getattr__(self, name):
-        return getattr(self.inner, name)
-
-    def encode_passages(self, texts, progress=False):
-        self.passages += len(texts)
-        return self.inner.encode_passages(texts, progress)
 
 
 def _engine(tmp_path, corpus_dir=None):
