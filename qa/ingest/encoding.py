@@ -86,22 +86,13 @@ def _best_utf16(data: bytes) -> tuple[str, str] | None:
     if len(data) < 4 or len(data) % 2:
         return None
     common = _common_chars()["gb18030"] | _common_chars()["cp950"]
-    best = None
-    for enc in ("utf-16-le", "utf-16-be"):
-        try:
-            text = data.decode(enc)
-        except UnicodeDecodeError:
-            continue
-        sample = text[:50_000]
+
+    def score(sample: str) -> float | None:
         good = sum(1 for ch in sample
                    if (" " <= ch <= "~") or ch in "\n\r\t\f" or ch in common
                    or "\u2000" <= ch <= "\u206f" or "\u3000" <= ch <= "\u303f" or "\uff00" <= ch <= "\uffef")
-        score = good / len(sample) if sample else 0.0
-        if best is None or score > best[0]:
-            best = (score, text, enc)
-    if best is None or best[0] < 0.9 or _binary_reason(best[1]) is not None:
-        return None
-    return best[1], best[2]
+        return good / len(sample) if sample else 0.0
+    return _best_reading(data, ("utf-16-le", "utf-16-be"), score, 0.9)
 
 
 def _damaged_utf8(data: bytes, first: int) -> tuple[str, str]:
@@ -134,24 +125,32 @@ def _best_latin(data: bytes) -> tuple[str, str] | None:
     both. Cyrillic or Greek single-byte text decodes to whole words of accented
     letters and is left to charset-normalizer.
     """
+    def score(sample: str) -> float | None:
+        ascii_letters = sum(1 for ch in sample if ch.isascii() and ch.isalpha())
+        accented = [i for i, ch in enumerate(sample) if not ch.isascii() and ch.isalpha()]
+        if not ascii_letters or len(accented) * 2 > ascii_letters:  # French ~4%, Czech ~15% of letters
+            return None
+        in_word = sum(1 for i in accented
+                      if (i and sample[i - 1].isalpha()) or (i + 1 < len(sample) and sample[i + 1].isalpha()))
+        return in_word / len(accented) if accented else 1.0
+    # below .8 neither reading is words (other code pages, mojibake): charset-normalizer's turn
+    return _best_reading(data, ("cp1252", "cp1250"), score, 0.8)
+
+
+def _best_reading(data: bytes, encodings, score, floor: float) -> tuple[str, str] | None:
+    """(text, encoding) of the strict decoding whose first 50k characters score highest
+    (the first wins ties; ``score`` returns None to rule one out), if it reaches ``floor``
+    and does not read as binary."""
     best = None
-    for enc in ("cp1252", "cp1250"):
+    for enc in encodings:
         try:
             text = data.decode(enc)
         except UnicodeDecodeError:
             continue
-        sample = text[:50_000]
-        ascii_letters = sum(1 for ch in sample if ch.isascii() and ch.isalpha())
-        accented = [i for i, ch in enumerate(sample) if not ch.isascii() and ch.isalpha()]
-        if not ascii_letters or len(accented) * 2 > ascii_letters:  # French ~4%, Czech ~15% of letters
-            continue
-        in_word = sum(1 for i in accented
-                      if (i and sample[i - 1].isalpha()) or (i + 1 < len(sample) and sample[i + 1].isalpha()))
-        score = in_word / len(accented) if accented else 1.0
-        if best is None or score > best[0]:
-            best = (score, text, enc)
-    # below .8 neither reading is words (other code pages, mojibake): charset-normalizer's turn
-    if best is None or best[0] < 0.8 or _binary_reason(best[1]) is not None:
+        value = score(text[:50_000])
+        if value is not None and (best is None or value > best[0]):
+            best = (value, text, enc)
+    if best is None or best[0] < floor or _binary_reason(best[1]) is not None:
         return None
     return best[1], best[2]
 
