@@ -97,8 +97,9 @@ class Engine:
             # the index this engine holds is the live one unless another process swapped it
             old = held if held is not None and held.generation == self.store.current() else self.store.load()
             report = IndexBuilder(self).run(old, force, progress)
+            live = None
             if self.settings.store == "milvus":
-                live = self.store.load()
+                live = old if report is None else self.store.load()
                 if live is not None:
                     if report is None:  # up to date here; the remote store may not be (a killed sync)
                         mirror.sync(self.remote(), live, self.settings.index_dir)
@@ -108,8 +109,11 @@ class Engine:
         if report is None:
             return None
         with self._lock:
-            self._index = None  # reload lazily
-            self._cache.clear()
+            if live is not None:  # loaded for the sync already: serve it
+                self._adopt(live)
+            else:
+                self._index = None  # reload lazily
+                self._cache.clear()
         logger.info("built %s: %d docs, %d chunks, %d embedded, %d rows written in %.1fs",
                     report.generation, report.documents, report.chunks, report.embedded,
                     report.rows_written, report.seconds)
@@ -143,15 +147,20 @@ class Engine:
                                "index as it is (run `qa build` to bring it up to date)")
             if loaded is None:
                 raise RuntimeError("the index could not be built")
-            if self.settings.store == "milvus":
-                if mirror.synced(self.settings.index_dir).get("generation") != loaded.generation:
-                    logger.warning("the Milvus collection is not in step with index generation %s "
-                                   "(run `qa build`)", loaded.generation)
-                loaded.ann = self.remote()
-            self._index = loaded
-            self._searcher = None
-            self._cache.clear()
-            return loaded
+            if self.settings.store == "milvus" and \
+                    mirror.synced(self.settings.index_dir).get("generation") != loaded.generation:
+                logger.warning("the Milvus collection is not in step with index generation %s "
+                               "(run `qa build`)", loaded.generation)
+            return self._adopt(loaded)
+
+    def _adopt(self, loaded: StoredIndex) -> StoredIndex:
+        """Serve ``loaded`` from now on (searching the remote store with QA_STORE=milvus)."""
+        if self.settings.store == "milvus":
+            loaded.ann = self.remote()
+        self._index = loaded
+        self._searcher = None
+        self._cache.clear()
+        return loaded
 
     def searcher(self):
         index = self.index()
