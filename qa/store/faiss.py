@@ -26,7 +26,6 @@ from .base import FILTER_FIELDS, check_where
 logger = logging.getLogger(__name__)
 
 EXACT_FILTER_MAX = 20_000  # filtered rows scored exactly below this (~2 ms); above, the ANN oversamples
-FILES = ("ids.npy", "vectors.npy", "ann.faiss", "meta.json")
 
 
 @dataclass
@@ -143,9 +142,6 @@ class FaissStore:
 
     def count(self) -> int:
         return len(self._where)
-
-    def __contains__(self, i: int) -> bool:
-        return int(i) in self._where
 
     # ---- segments ------------------------------------------------------------
 
