@@ -17,10 +17,13 @@ import numpy as np
 from .candidates import KINDS, question_kind
 
 _PUNCT = re.compile(r"[\s\W_]+", re.UNICODE)
+# The interrogative form counts this many times among the n-grams. At 1 the n-grams drown it:
+# held-out kind accuracy .61 (the form alone: .79); at 4, .80, and answer F1 +.03 (qa eval --cv).
+FORM_WEIGHT = 4
 
 
 def tokens(question: str, lang: str) -> list[str]:
-    out = [f"form={question_kind(question, lang)}", f"lang={lang}"]
+    out = [f"form={question_kind(question, lang)}"] * FORM_WEIGHT + [f"lang={lang}"]
     if lang == "zh":
         s = _PUNCT.sub("", question.lower())
         out += [s[i:i + n] for n in (1, 2, 3) for i in range(len(s) - n + 1)]
