@@ -21,6 +21,7 @@ import numpy as np
 from tqdm import tqdm
 
 from . import chunking, corpus
+from .candidates import forms
 from .index import IndexSegment, StoredIndex, merge_plan
 from .lexical import bm25_tokens
 from .presence import bridge, doc_presence, merge, place_lists
@@ -156,7 +157,9 @@ class IndexBuilder:
         chunks, sentences, ids, texts, lexicon = [], [], [], [], {}
         for doc in docs:
             doc_chunks = chunking.chunk_document(doc, settings.chunk_size, settings.chunk_overlap)
-            doc_sents = chunking.sentence_spans(doc, settings.chunk_size)
+            # sentences, then the clauses of those with several (stored alike, looked up by offsets)
+            doc_sents = chunking.sentence_spans(doc, settings.chunk_size) + \
+                chunking.clause_spans(doc, forms()["clause_marks"], settings.chunk_size)
             chunks.extend(doc_chunks)
             ids.extend(chunk_id(doc.name, doc.sha256, c.start, c.end) for c in doc_chunks)
             sentences.extend([doc.name, s.start, s.end] for s in doc_sents)

@@ -91,6 +91,18 @@ def sentence_spans(doc: Document, size: int = 200, min_chars: int = 4) -> list[S
     return out
 
 
+def clause_spans(doc: Document, marks: str, size: int = 200, min_chars: int = 2) -> list[Span]:
+    """The clauses (between ``marks``) of every sentence ``sentence_spans`` gives that has two
+    or more: the answer stage compares a candidate's own clause with the question."""
+    out = []
+    for s in sentence_spans(doc, size):
+        cuts = [s.start - 1] + [i for i in range(s.start, s.end) if doc.text[i] in marks] + [s.end]
+        parts = [(a + 1, b) for a, b in zip(cuts, cuts[1:]) if b - a - 1 >= min_chars]
+        if len(parts) >= 2:
+            out.extend(Span(a, b) for a, b in parts)
+    return out
+
+
 def chunk_corpus(docs: list[Document], size: int = 200, overlap: int = 60) -> list[Chunk]:
     return [c for d in docs for c in chunk_document(d, size, overlap)]
 

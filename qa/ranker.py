@@ -81,6 +81,8 @@ class Sentence:
     dense_gap: float  # its dense similarity to the question minus the best sentence's
     context: str  # title + section + passage text, for entity agreement
     passage: object = None
+    sim: float = 0.0  # its own dense similarity to the question
+    clause_sims: dict = field(default_factory=dict)  # (lo, hi) of a clause -> its dense similarity
 
 
 # coarse part-of-speech classes of the words at a candidate's edges (jieba.posseg flags)
@@ -138,7 +140,8 @@ FEATURES = (
        "rate_lead_other_q", "place_agree", "place_conflict", "year_agree", "year_conflict", "head_ok",
        "head_follows", "head_missing", "rel_proximity", "rel_clause_cover", "rel_sentence_cover",
        "clause_share", "rel_kind_proximity", "left_align", "right_align", "left_term", "right_term", "log_len", "clause_whole", "src_quote", "src_np", "src_head", "src_org",
-       "src_list", "list_items", "starts_clause", "ends_clause", "dup_in_top", "q_places_none"]
+       "src_list", "list_items", "starts_clause", "ends_clause", "dup_in_top", "q_places_none",
+       "clause_dense_gap"]
     + [f"{side}={c}" for side in ("left", "right", "first", "last") for c in _POS_CLASSES]
 )
 INDEX = {f: i for i, f in enumerate(FEATURES)}
@@ -169,6 +172,12 @@ def _clause_bounds(sentence: str, a: int, b: int) -> tuple[int, int]:
     lo = pos[k - 1] + 1 if k else 0
     k = bisect_left(pos, b)
     return lo, pos[k] if k < len(pos) else len(sentence)
+
+
+def clause_ranges(sentence: str) -> list[tuple[int, int]]:
+    """[lo, hi) of each clause of a sentence, as ``_clause_bounds`` cuts them (marks excluded)."""
+    cuts = [-1, *_mark_positions(sentence), len(sentence)]
+    return [(a + 1, b) for a, b in zip(cuts, cuts[1:]) if b > a + 1]
 
 
 @lru_cache(maxsize=8192)
@@ -242,6 +251,8 @@ def featurize(q: Question, s: Sentence, span: Span, dup: int = 0) -> np.ndarray:
     clause = sent[lo:hi]
     x[INDEX["clause_cover"]] = _cover(clause.replace(text, ""), q.terms)
     x[INDEX["sentence_cover"]] = _cover(sent, q.terms)
+    # the candidate's own clause against the question (relative to the best, in ``candidates``)
+    x[INDEX["clause_dense_gap"]] = s.clause_sims.get((lo, hi), s.sim)
     x[INDEX["clause_share"]] = x[INDEX["clause_cover"]] / x[INDEX["sentence_cover"]] \
         if x[INDEX["sentence_cover"]] else 0.0
     qtext = q.text if q.lang == "zh" else "".join(q.terms)
@@ -307,6 +318,8 @@ def candidates(q: Question, sentences: list[Sentence]) -> tuple[list[tuple[Sente
     for name in ("proximity", "clause_cover", "sentence_cover"):  # against the question's best candidate
         col = X[:, INDEX[name]]
         X[:, INDEX[f"rel_{name}"]] = col - col.max()
+    col = X[:, INDEX["clause_dense_gap"]]
+    col -= col.max()
     kinds = X[:, :len(KINDS)].argmax(axis=1)  # proximity against the best candidate of the same kind
     prox = X[:, INDEX["proximity"]]
     for k in set(kinds.tolist()):

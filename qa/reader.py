@@ -14,7 +14,8 @@ import numpy as np
 
 from .candidates import NUMERIC, sentence_spans
 from .chunking import split_sentences
-from .ranker import EXPANDED, AnswerModel, Question, Sentence, _cover, best_of, candidates, proximity
+from .ranker import EXPANDED, AnswerModel, Question, Sentence, _cover, best_of, candidates, clause_ranges, \
+    proximity
 
 TOP_PASSAGES = 3
 _WS = re.compile(r"\s+")
@@ -39,6 +40,11 @@ def sentences_of(passages: list, scores: list[float], texts: dict[str, str], sen
         best = max(sims)
         for s, sim in zip(out, sims):
             s.dense_gap = sim - best
+            s.sim = sim
+            for lo, hi in clause_ranges(s.text):  # indexed clauses; others fall back to the sentence
+                c = sentence_sim(s.doc, s.start + lo, s.start + hi, None)
+                if c is not None:
+                    s.clause_sims[(lo, hi)] = c
     return out
 
 

@@ -187,15 +187,15 @@ class HybridSearcher:
         return self._idf[term]
 
     def sentence_sim(self, qvec: np.ndarray):
-        """Cosine of the question to any indexed sentence, by (doc, start, end)."""
+        """Cosine of the question to any indexed sentence or clause, by (doc, start, end)."""
         if self.sentence_vectors is None or not len(self.sentence_vectors):
             return None
         cache: dict = {}
 
-        def sim(doc: str, start: int, end: int) -> float:
+        def sim(doc: str, start: int, end: int, default: float | None = 0.0) -> float | None:
             row = self.sentence_row.get((doc, start, end))
             if row is None:
-                return 0.0
+                return default
             if row not in cache:
                 cache[row] = float(self.sentence_vectors[row] @ qvec)
             return cache[row]
@@ -334,12 +334,19 @@ def _document_cities(chunks, bridge) -> tuple[set[str], dict[str, str]]:
 
 
 def _sentences_by_chunk(chunks, sentences) -> dict[int, np.ndarray]:
-    """Rows of the sentence vectors that lie inside each chunk."""
+    """Rows of the sentence vectors that lie inside each chunk: whole sentences only, not the
+    clauses stored beside them (a clause lies inside a sentence row)."""
     by_doc: dict[str, list[tuple[int, int, int]]] = {}
     for row, (doc, a, b) in enumerate(sentences):
         by_doc.setdefault(doc, []).append((a, b, row))
-    for rows in by_doc.values():
-        rows.sort()
+    for doc, rows in by_doc.items():
+        rows.sort(key=lambda r: (r[0], -r[1]))
+        whole, reach = [], -1
+        for r in rows:
+            if r[1] > reach:  # not nested in the sentence before
+                whole.append(r)
+                reach = r[1]
+        by_doc[doc] = whole
     out = {}
     for i, c in enumerate(chunks):
         rows = by_doc.get(c.doc, [])

@@ -60,3 +60,18 @@ def test_sections_carry_heading_path():
     assert labels == ["", "一 总体 › （一）专利", "二 保护"]
     chunks = chunk_document(doc(body), 200, 0)
     assert [c.section for c in chunks] == ["", "一 总体 › （一）专利", "二 保护"]
+
+
+def test_clause_spans_are_the_clauses_the_answer_stage_cuts():
+    from qa.candidates import forms
+    from qa.chunking import clause_spans, sentence_spans
+    from qa.ranker import clause_ranges
+
+    d = doc("宁波授权发明专利9372件，同比增长14.4%：新授权专利64110件。一句话没有逗号。")
+    marks = forms()["clause_marks"]
+    got = [(s.start, s.end) for s in clause_spans(d, marks)]
+    # the first sentence has three clauses; the second has one and adds no rows
+    assert [d.text[a:b] for a, b in got] == ["宁波授权发明专利9372件", "同比增长14.4%", "新授权专利64110件"]
+    for s in sentence_spans(d):
+        want = [(s.start + lo, s.start + hi) for lo, hi in clause_ranges(d.text[s.start:s.end]) if hi - lo >= 2]
+        assert [g for g in got if s.start <= g[0] < s.end] == (want if len(want) >= 2 else [])

@@ -81,3 +81,22 @@ def test_shipped_model_reads_made_up_sentences(question, text, want):
     r = read(load_model(), q, [_sentence(text)])
     assert r.text == want
     assert 0 <= r.confidence <= 1
+
+
+def test_a_candidate_s_own_clause_is_compared_with_the_question():
+    from qa.ranker import clause_ranges
+
+    text = "发明专利9372件，实用新型专利5万件。"
+    first, second = clause_ranges(text)[:2]
+    s = Sentence(text, "doc.md", 0, len(text), 0, 0.0, 0.0, text, sim=0.5,
+                 clause_sims={first: 0.9, second: 0.6})
+    q = Question("发明专利有多少件？", "zh", {"发明专利": 1.0})
+    pairs, X = candidates(q, [s])
+    f = {s.text[sp.a:sp.b]: x for (s, sp), x in zip(pairs, X)}
+    assert f["9372件"][INDEX["clause_dense_gap"]] == 0.0
+    assert f["5万件"][INDEX["clause_dense_gap"]] == pytest.approx(-0.3)
+    # a clause nobody indexed (here: without the sims) falls back to the sentence's own similarity
+    s.clause_sims = {first: 0.9}
+    pairs, X = candidates(q, [s])
+    f = {s.text[sp.a:sp.b]: x for (s, sp), x in zip(pairs, X)}
+    assert f["5万件"][INDEX["clause_dense_gap"]] == pytest.approx(-0.4)

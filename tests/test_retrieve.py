@@ -116,3 +116,12 @@ def test_cli_ask_and_eval(engine):
     bad = subprocess.run([sys.executable, "-m", "qa.cli", "ask", "   "], capture_output=True, text=True,
                          env=env, cwd=ROOT, timeout=300)
     assert bad.returncode == 2 and "empty" in bad.stderr
+
+
+def test_chunk_sentences_leave_out_the_clauses_stored_beside_them():
+    from qa.retrieve import _sentences_by_chunk
+    from qa.schema import Chunk
+
+    chunk = Chunk(doc="d.md", title="T", section="", text="x" * 40, start=0, end=40)
+    rows = [["d.md", 0, 20], ["d.md", 0, 8], ["d.md", 9, 20], ["d.md", 20, 40], ["d.md", 21, 30]]
+    assert _sentences_by_chunk([chunk], rows)[0].tolist() == [0, 3]
