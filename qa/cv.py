@@ -19,6 +19,7 @@ import logging
 import re
 import shutil
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
@@ -50,14 +51,27 @@ def eval_settings(base: Settings | None = None) -> Settings:
                         allowed_upload_dirs=tuple(base.allowed_upload_dirs) + (str(THIRD_PARTY),))
 
 
+def _ingest_fingerprint() -> str:
+    """Hash of the ingest code: the stored copies of the third-party texts are what it made of them."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for p in sorted(Path(__file__).resolve().parent.joinpath("ingest").rglob("*.py")):
+        h.update(p.read_bytes())
+    return h.hexdigest()[:16]
+
+
 def eval_engine(base: Settings | None = None):
-    """An Engine over the evaluation corpus, created on first use."""
+    """An Engine over the evaluation corpus, created on first use (and again when the ingest
+    code has changed, so the copies match what a fresh clone makes)."""
     settings = eval_settings(base)
     corpus_dir = settings.corpus_dir
     want = sorted(p.name for p in (base or Settings.from_env()).corpus_dir.glob("*.md"))
     third = sorted(THIRD_PARTY.glob("*.txt"))
     have = {p.name for p in corpus_dir.glob("*.md")} if corpus_dir.exists() else set()
-    if not set(want) <= have or len(have) < len(want) + len(third):
+    marker = corpus_dir.parent / "ingest.sha"
+    made_by = marker.read_text(encoding="utf-8").strip() if marker.exists() else ""
+    if not set(want) <= have or len(have) < len(want) + len(third) or made_by != _ingest_fingerprint():
         shutil.rmtree(corpus_dir.parent, ignore_errors=True)
         corpus_dir.mkdir(parents=True)
         for name in want:
@@ -67,6 +81,7 @@ def eval_engine(base: Settings | None = None):
         bad = [r for r in results if not r.ok]
         if bad:
             raise RuntimeError(f"could not add third-party documents: {bad}")
+        marker.write_text(_ingest_fingerprint() + "\n", encoding="utf-8")
     return Engine(settings)
 
 

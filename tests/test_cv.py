@@ -97,3 +97,27 @@ def test_cv_command_prints_training_and_held_out_numbers(tmp_path):
     assert abs(train["R@1"] - held["R@1"]) <= 0.05
     assert 0 <= report["ece"] <= 0.2
     assert len(report["per_fold"]) == 5
+
+
+def test_the_evaluation_corpus_is_made_again_when_the_ingest_code_changes(fake_engine, monkeypatch):
+    from fakes import HashEncoder
+
+    from qa.pipeline import Engine
+
+    added = []
+    real_add = cv.add_files
+
+    def counting_add(engine, paths, **kw):
+        added.append(len(paths))
+        return real_add(engine, paths, **kw)
+
+    monkeypatch.setattr(cv, "Engine", lambda settings: Engine(settings, encoder=HashEncoder()))
+    monkeypatch.setattr(cv, "add_files", counting_add)
+    base = fake_engine.settings
+    cv.eval_engine(base)
+    cv.eval_engine(base)  # the copies are current: nothing is added again
+    assert added == [len(list(THIRD_PARTY.glob("*.txt")))]
+    monkeypatch.setattr(cv, "_ingest_fingerprint", lambda: "other ingest code")
+    engine = cv.eval_engine(base)
+    assert len(added) == 2
+    assert len(list(engine.settings.corpus_dir.glob("*.md"))) == 3 + added[0]
