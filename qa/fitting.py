@@ -51,9 +51,11 @@ def fit_calibration(best: np.ndarray, margin: np.ndarray, correct: np.ndarray) -
 
 
 def precision_threshold(conf: np.ndarray, correct: np.ndarray, target: float = 0.9,
-                        min_support: int = 10, z: float = 1.0) -> float:
+                        min_support: int = 10, z: float = 0.5) -> float:
     """Lowest confidence whose shown-above set reaches ``target`` precision, judged by the
-    Wilson lower bound (``z`` standard errors) so a lucky streak on few questions does not count."""
+    Wilson lower bound (``z`` standard errors) so a lucky streak on few questions does not count.
+    (z 1.0 -> 0.5: held-out coverage .094 -> .159, precision .943 -> .949; on the 117 questions
+    added last, .103 -> .165 and .80 -> .875. At 0 precision fell to .886.)"""
     order = np.argsort(-conf)
     best = 1.0
     hits = 0
