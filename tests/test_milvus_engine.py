@@ -56,10 +56,11 @@ def _passages(engine, q, k=5, **kw):
 def test_the_milvus_engine_ranks_as_the_faiss_engine(pair, monkeypatch):
     faiss_engine, milvus_engine, _ = pair
     assert milvus_engine.remote().count() == len(milvus_engine.index().chunks)
-    # BM25 runs in the server (its own jieba and statistics), so rankings agree closely, not exactly
+    # BM25 runs in the server (its own jieba and statistics), so rankings agree closely, not
+    # exactly: a near tie at the top (杭州专利授权: .3558 vs .3554 with hashed vectors) may swap
     for q in QUESTIONS:
         got, want = _passages(milvus_engine, q), _passages(faiss_engine, q)
-        assert got[0][0] == want[0][0] and len(set(got) & set(want)) >= 4, (q, got, want)
+        assert got[0] in want[:2] and len(set(got) & set(want)) >= 4, (q, got, want)
     for where in ({"city": "杭州"}, {"year": "2023"}):
         got = milvus_engine.retrieve("专利", 5, where=where)
         assert got and {p.source for p in got} == {p.source for p in faiss_engine.retrieve("专利", 5, where=where)}
