@@ -6,7 +6,8 @@ Layout::
     index/gen-<id>/manifest.json  what the generation holds: segments, dead documents, checksums
     index/gen-<id>/bridge.json    corpus-wide tables (English bridge, places)
     index/gen-<id>/seg-<id>/      ids.npy, vectors.npy, ann.faiss, meta.json (qa.store.faiss),
-                                  texts.sqlite (qa.store.texts), sentence_vectors.npy
+                                  texts.sqlite (qa.store.texts), sentence_vectors.npy (sentences, then
+                                  the clauses of multi-clause ones)
     index/.lock                   serialises writers
 
 A segment holds whole documents and never changes once written. A build writes
