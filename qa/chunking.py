@@ -91,15 +91,20 @@ def sentence_spans(doc: Document, size: int = 200, min_chars: int = 4) -> list[S
     return out
 
 
+def clause_ranges(text: str, marks: str) -> list[tuple[int, int]]:
+    """[lo, hi) of each non-empty run of ``text`` between clause ``marks`` (marks excluded)."""
+    cuts = [-1, *(i for i, ch in enumerate(text) if ch in marks), len(text)]
+    return [(a + 1, b) for a, b in zip(cuts, cuts[1:]) if b > a + 1]
+
+
 def clause_spans(doc: Document, marks: str, size: int = 200, min_chars: int = 2) -> list[Span]:
     """The clauses (between ``marks``) of every sentence ``sentence_spans`` gives that has two
     or more: the answer stage compares a candidate's own clause with the question."""
     out = []
     for s in sentence_spans(doc, size):
-        cuts = [s.start - 1] + [i for i in range(s.start, s.end) if doc.text[i] in marks] + [s.end]
-        parts = [(a + 1, b) for a, b in zip(cuts, cuts[1:]) if b - a - 1 >= min_chars]
+        parts = [(lo, hi) for lo, hi in clause_ranges(doc.text[s.start:s.end], marks) if hi - lo >= min_chars]
         if len(parts) >= 2:
-            out.extend(Span(a, b) for a, b in parts)
+            out.extend(Span(s.start + lo, s.start + hi) for lo, hi in parts)
     return out
 
 

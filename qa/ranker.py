@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import chunking
 from .candidates import KINDS, NUMERIC, Span, asks_before, forms, question_heads, question_kind, \
     sentence_spans, wanted_units
 from .candidates import _words
@@ -176,8 +177,7 @@ def _clause_bounds(sentence: str, a: int, b: int) -> tuple[int, int]:
 
 def clause_ranges(sentence: str) -> list[tuple[int, int]]:
     """[lo, hi) of each clause of a sentence, as ``_clause_bounds`` cuts them (marks excluded)."""
-    cuts = [-1, *_mark_positions(sentence), len(sentence)]
-    return [(a + 1, b) for a, b in zip(cuts, cuts[1:]) if b > a + 1]
+    return chunking.clause_ranges(sentence, forms()["clause_marks"])
 
 
 @lru_cache(maxsize=8192)
