@@ -14,6 +14,7 @@ on training folds only.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -53,8 +54,6 @@ def eval_settings(base: Settings | None = None) -> Settings:
 
 def _ingest_fingerprint() -> str:
     """Hash of the ingest code: the stored copies of the third-party texts are what it made of them."""
-    import hashlib
-
     h = hashlib.sha256()
     for p in sorted(Path(__file__).resolve().parent.joinpath("ingest").rglob("*.py")):
         h.update(p.read_bytes())

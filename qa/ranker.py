@@ -318,8 +318,8 @@ def candidates(q: Question, sentences: list[Sentence]) -> tuple[list[tuple[Sente
     for name in ("proximity", "clause_cover", "sentence_cover"):  # against the question's best candidate
         col = X[:, INDEX[name]]
         X[:, INDEX[f"rel_{name}"]] = col - col.max()
-    col = X[:, INDEX["clause_dense_gap"]]
-    col -= col.max()
+    j = INDEX["clause_dense_gap"]  # raw similarity until here; now against the best clause
+    X[:, j] -= X[:, j].max()
     kinds = X[:, :len(KINDS)].argmax(axis=1)  # proximity against the best candidate of the same kind
     prox = X[:, INDEX["proximity"]]
     for k in set(kinds.tolist()):
