@@ -163,18 +163,22 @@ def main(argv=None) -> int:
             [(n, f"{n}, exact search", exact) for n in sets]:
         (b, rb), (a, ra) = before[name], grown_run[name]
         spans = sum(b[q]["span"] != a[q]["span"] or b[q]["status"] != a[q]["status"] for q in b)
+        best = sum(b[q]["span"] != a[q]["span"] for q in b)  # the reader's pick itself moved
+        flips = spans - best  # same pick, shown on one side and held back on the other
         tops = sum(b[q]["top"] != a[q]["top"] for q in b)
         to_distractor = sum(1 for q in a if a[q]["top"] and a[q]["top"][0].startswith("zz-distractor"))
         n = len(b)
         r1b, r1a = rb["overall"]["R@1"], ra["overall"]["R@1"]
-        out["sets"][label] = {"n": n, "answers_changed": spans, "top_changed": tops,
+        out["sets"][label] = {"n": n, "answers_changed": spans, "best_span_changed": best,
+                             "shown_flips": flips, "top_changed": tops,
                              "top_is_distractor": to_distractor, "R@1": [r1b, r1a],
                              "F1": [rb["answer"]["F1"], ra["answer"]["F1"]]}
-        rows.append([label, n, f"{spans} ({100 * spans / n:.1f}%)", f"{tops} ({100 * tops / n:.1f}%)",
+        rows.append([label, n, f"{spans} ({100 * spans / n:.1f}%)", f"{best} / {flips}",
+                     f"{tops} ({100 * tops / n:.1f}%)",
                      to_distractor, f"{r1b:.3f} -> {r1a:.3f}", f"{rb['answer']['F1']:.3f} -> {ra['answer']['F1']:.3f}"])
     table(f"Corpus growth: 3 seed articles + {args.docs:,} distractors ({report.chunks:,} chunks; "
           f"built in {build_s:.0f} s)",
-          ["questions", "n", "answers changed", "top passage changed", "top is a distractor", "R@1", "F1"], rows,
+          ["questions", "n", "answers changed", "pick moved / shown flip", "top passage changed", "top is a distractor", "R@1", "F1"], rows,
           note="goal: at most 2% of answers change, no R@1 loss above .02")
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1, ensure_ascii=False))

@@ -142,7 +142,7 @@ FEATURES = (
        "head_follows", "head_missing", "rel_proximity", "rel_clause_cover", "rel_sentence_cover",
        "clause_share", "rel_kind_proximity", "left_align", "right_align", "left_term", "right_term", "log_len", "clause_whole", "src_quote", "src_np", "src_head", "src_org",
        "src_list", "list_items", "starts_clause", "ends_clause", "dup_in_top", "q_places_none",
-       "clause_dense_gap"]
+       "clause_dense_gap", "list_first_off", "list_last_off"]
     + [f"{side}={c}" for side in ("left", "right", "first", "last") for c in _POS_CLASSES]
 )
 INDEX = {f: i for i, f in enumerate(FEATURES)}
@@ -225,6 +225,20 @@ def _term_beside(sentence: str, a: int, b: int, terms: dict[str, float]) -> tupl
     return left, right
 
 
+_LIST_SPLIT = re.compile(r"、|以及|和|及|与|或")
+
+
+def list_balance(text: str) -> tuple[float, float]:
+    """|log| of the first and of the last item's length against the middle items' median (the
+    shorter end item for a pair): list items run parallel, so an end item much longer or
+    shorter than the rest has swallowed a verb (持续推进美国、德国) or a head (县四级政府)."""
+    lens = [len(p) for p in _LIST_SPLIT.split(text) if p]
+    if len(lens) < 2:
+        return 0.0, 0.0
+    ref = float(np.median(lens[1:-1])) if len(lens) > 2 else float(min(lens))
+    return abs(math.log(lens[0] / ref)), abs(math.log(lens[-1] / ref))
+
+
 def _cover(text: str, terms: dict[str, float]) -> float:
     total = sum(terms.values()) or 1.0
     return sum(w for t, w in terms.items() if t in text) / total
@@ -294,6 +308,8 @@ def featurize(q: Question, s: Sentence, span: Span, dup: int = 0) -> np.ndarray:
     for src in ("quote", "np", "head", "org", "list"):
         x[INDEX[f"src_{src}"]] = span.source == src
     x[INDEX["list_items"]] = text.count("、") / 4.0
+    if span.source == "list":
+        x[INDEX["list_first_off"]], x[INDEX["list_last_off"]] = list_balance(text)
     x[INDEX["starts_clause"]] = a == lo or sent[lo:a].strip() == ""
     x[INDEX["ends_clause"]] = b == hi or sent[b:hi].strip() == ""
     x[INDEX["dup_in_top"]] = min(dup, 3) / 3.0

@@ -100,3 +100,15 @@ def test_a_candidate_s_own_clause_is_compared_with_the_question():
     pairs, X = candidates(q, [s])
     f = {s.text[sp.a:sp.b]: x for (s, sp), x in zip(pairs, X)}
     assert f["5万件"][INDEX["clause_dense_gap"]] == pytest.approx(-0.4)
+
+
+def test_list_end_items_that_swallow_a_verb_or_head_read_as_unbalanced():
+    f = _features("海外观察站设在哪些国家？", "宁波持续推进美国、德国海外知识产权观察站建设。", {"观察站": 1.0})
+    lists = {t: x for t, x in f.items() if x[INDEX["src_list"]]}
+    assert lists["美国、德国"][INDEX["list_first_off"]] == 0.0
+    assert lists["推进美国、德国"][INDEX["list_first_off"]] > 0.5
+    f = _features("哪几级政府实现了全覆盖？", "国家、省、市、县四级政府实现全覆盖。", {"政府": 1.0})
+    lists = {t: x for t, x in f.items() if x[INDEX["src_list"]]}
+    assert lists["国家、省、市、县"][INDEX["list_last_off"]] == 0.0
+    assert lists["国家、省、市、县四级政府"][INDEX["list_last_off"]] > 1.0
+    assert f.get("四级政府", np.zeros(len(INDEX)))[INDEX["list_first_off"]] == 0.0  # not a list: no reading
