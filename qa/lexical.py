@@ -9,6 +9,7 @@ vocabulary built once per index generation.
 from __future__ import annotations
 
 import gzip
+import json
 import logging
 import math
 import re
@@ -34,6 +35,10 @@ those there their they them than then as into over under about after before sinc
 can could will would should may might must shall not no yes any some all each every other own
 same so such only also just more most very up down out off again further once here both few
 i me my we our you your he she his her ever total number amount""".split())
+# Light verbs and fillers of a question: what their dictionary senses add is noise ("hold" ->
+# 把握/举办). Definitions keep them (举行 is "to hold (a meeting)").
+EN_LIGHT = set("""hold held take took taken get got put bring brought make made give gave keep kept
+actually now far really""".split())
 
 
 # ---- Chinese tokenisation -----------------------------------------------------
@@ -115,7 +120,10 @@ def stem(word: str) -> str:
 
 
 def en_words(text: str) -> list[str]:
-    return [stem(w) for w in re.findall(r"[A-Za-z][A-Za-z\-']*", text)]
+    """Lower-cased stems; a possessive 's (Ningbo's) goes, and so do stop words (by their stems too)."""
+    words = (re.sub(r"'s?$", "", w) for w in re.findall(r"[A-Za-z][A-Za-z\-']*", text))
+    stems = ((w.lower(), stem(w)) for w in words)
+    return [st for w, st in stems if w not in EN_STOP and st not in EN_STOP]
 
 
 def _definitions(defs: str) -> list[list[str]]:
@@ -126,7 +134,7 @@ def _definitions(defs: str) -> list[list[str]]:
             continue
         d = _PAREN.sub(" ", d)
         d = re.sub(r"^(to|a|an|the)\s+", "", d.strip(), flags=re.I)
-        words = [w for w in en_words(d) if w not in EN_STOP]
+        words = en_words(d)
         if words:
             out.append(words)
     return out
@@ -231,33 +239,14 @@ def _keep(slot: dict, zh: str, w: float) -> None:
         slot[zh] = w
 
 
-# Standard English terms of IP practice whose Chinese CC-CEDICT lacks or buries
-# (it glosses 授权 only as "to authorize"). General domain vocabulary, applied
-# like dictionary entries: only terms present in the corpus are kept.
-IP_GLOSSARY = {
-    "grant": ["授权"], "granted": ["授权"], "authorization": ["授权"],
-    "filing": ["申请"], "application": ["申请"], "applicant": ["申请人"],
-    "examination": ["审查", "审批"], "pre-examination": ["预审"], "examiner": ["审查员"],
-    "invention": ["发明"], "invention patent": ["发明专利"], "utility model": ["实用新型"],
-    "design patent": ["外观设计"], "patent": ["专利"], "trademark": ["商标"],
-    "copyright": ["版权", "著作权"], "geographical indication": ["地理标志"],
-    "trade secret": ["商业秘密"], "infringement": ["侵权"], "counterfeit": ["假冒"],
-    "piracy": ["盗版"], "pledge": ["质押"], "licensing": ["许可"], "license": ["许可"],
-    "invalidation": ["无效"], "dispute": ["纠纷"], "litigation": ["诉讼"], "lawsuit": ["诉讼"],
-    "adjudication": ["裁决"], "enforcement": ["执法"], "rights protection": ["维权"],
-    "tribunal": ["法庭"], "customs": ["海关"], "registration": ["登记", "注册"],
-    "insurance": ["保险"], "financing": ["融资"], "cycle": ["周期"], "pendency": ["周期"],
-    "plant variety": ["植物新品种"], "high-value patent": ["高价值专利"],
-}
-
-
-# English shorthand of the IP domain that dictionaries spell out
-ABBREVIATIONS = {"IP": "intellectual property", "IPR": "intellectual property rights",
-                 "IPs": "intellectual properties"}
+_TERMS = json.loads((Path(__file__).resolve().parent / "data" / "bridge_terms.json").read_text(encoding="utf-8"))
+IP_GLOSSARY: dict[str, list[str]] = _TERMS["glossary"]  # English IP term -> Chinese terms
+ABBREVIATIONS: dict[str, str] = _TERMS["abbreviations"]  # IP -> intellectual property
+_ABBREV = re.compile(r"\b(" + "|".join(sorted(map(re.escape, ABBREVIATIONS), key=len, reverse=True)) + r")\b")
 
 
 def expand_abbreviations(text: str) -> str:
-    return re.sub(r"\b(IPR|IPs|IP)\b", lambda m: ABBREVIATIONS[m.group(1)], text)
+    return _ABBREV.sub(lambda m: ABBREVIATIONS[m.group(1)], text)
 
 
 class Bridge:
@@ -271,7 +260,7 @@ class Bridge:
     def translate(self, question: str) -> tuple[dict[str, float], float]:
         """Weighted Chinese terms for an English question, and the share of its
         content words that found a translation (the bridge's coverage)."""
-        words = [w for w in en_words(expand_abbreviations(question)) if w not in EN_STOP]
+        words = [w for w in en_words(expand_abbreviations(question)) if w not in EN_LIGHT]
         terms: dict[str, float] = {}
         covered, i = 0, 0
         while i < len(words):
