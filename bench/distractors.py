@@ -158,7 +158,8 @@ def main(argv=None) -> int:
         if not args.workdir:
             shutil.rmtree(tmp, ignore_errors=True)
 
-    rows, out = [], {"docs": args.docs, "chunks": report.chunks, "build_s": build_s, "ann": ann_kind, "sets": {}}
+    chunks = report.chunks if report else len(live.chunks)  # None: a kept workdir was already built
+    rows, out = [], {"docs": args.docs, "chunks": chunks, "build_s": build_s, "ann": ann_kind, "sets": {}}
     for name, label, grown_run in [(n, f"{n}, {ann_kind}", after) for n in sets] + \
             [(n, f"{n}, exact search", exact) for n in sets]:
         (b, rb), (a, ra) = before[name], grown_run[name]
@@ -176,7 +177,7 @@ def main(argv=None) -> int:
         rows.append([label, n, f"{spans} ({100 * spans / n:.1f}%)", f"{best} / {flips}",
                      f"{tops} ({100 * tops / n:.1f}%)",
                      to_distractor, f"{r1b:.3f} -> {r1a:.3f}", f"{rb['answer']['F1']:.3f} -> {ra['answer']['F1']:.3f}"])
-    table(f"Corpus growth: 3 seed articles + {args.docs:,} distractors ({report.chunks:,} chunks; "
+    table(f"Corpus growth: 3 seed articles + {args.docs:,} distractors ({chunks:,} chunks; "
           f"built in {build_s:.0f} s)",
           ["questions", "n", "answers changed", "pick moved / shown flip", "top passage changed", "top is a distractor", "R@1", "F1"], rows,
           note="goal: at most 2% of answers change, no R@1 loss above .02")
