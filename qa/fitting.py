@@ -4,7 +4,6 @@ reads the fitted numbers through :mod:`qa.ranker` and needs numpy alone.
 """
 from __future__ import annotations
 
-import math
 
 import numpy as np
 
@@ -51,21 +50,19 @@ def fit_calibration(best: np.ndarray, margin: np.ndarray, correct: np.ndarray) -
 
 
 def precision_threshold(conf: np.ndarray, correct: np.ndarray, target: float = 0.9,
-                        min_support: int = 10, z: float = 0.5) -> float:
-    """Lowest confidence whose shown-above set reaches ``target`` precision, judged by the
-    Wilson lower bound (``z`` standard errors) so a lucky streak on few questions does not count.
-    (z 1.0 -> 0.5: held-out coverage .094 -> .159, precision .943 -> .949; on the 117 questions
-    added last, .103 -> .165 and .80 -> .875. At 0 precision fell to .886.)"""
+                        min_support: int = 10, shrink: float = 0.5) -> float:
+    """Lowest confidence whose shown-above set reaches ``target`` precision. The precision of the
+    top n is estimated from their outcomes shrunk halfway towards their calibrated confidences, so
+    a lucky or unlucky streak on a few inner out-of-fold questions moves it less.
+    (Against the Wilson lower bound at half a standard error, on the 554-question pool's held-out
+    folds: precision .885 -> .905 and coverage .129 -> .178; outcomes alone gave thresholds that
+    swung by .1 between folds.)"""
     order = np.argsort(-conf)
-    best = 1.0
-    hits = 0
-    for n, i in enumerate(order, 1):
-        hits += correct[i]
-        p = hits / n
-        lower = (p + z * z / (2 * n) - z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))) / (1 + z * z / n)
-        if n >= min_support and lower >= target:
-            best = float(conf[i])
-    return best
+    c, y = conf[order], correct[order]
+    n = np.arange(1, len(c) + 1)
+    prec = np.cumsum((1 - shrink) * y + shrink * c) / n
+    ok = np.where((prec >= target) & (n >= min_support))[0]
+    return float(c[ok[-1]]) if len(ok) else 1.0
 
 
 def fit_abstainer(S: np.ndarray, unanswerable: np.ndarray, max_false: float = 0.01) -> Abstainer | None:

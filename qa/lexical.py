@@ -249,18 +249,61 @@ def expand_abbreviations(text: str) -> str:
     return _ABBREV.sub(lambda m: ABBREVIATIONS[m.group(1)], text)
 
 
+IRREGULAR: dict[str, str] = _TERMS["irregular"]
+SPELLING: list[list[str]] = _TERMS["spelling"]
+
+
+def word_forms(w: str) -> list[str]:
+    """Dictionary forms a stemmed English word may stand for, most likely first: past forms and
+    -ing forms (handled -> handle, planned -> plan, using -> use), -es plurals (batches -> batch),
+    British spellings (centre -> center, programme -> program)."""
+    out = []
+    if w in IRREGULAR:
+        out.append(IRREGULAR[w])
+    for suf in ("ed", "ing"):
+        if w.endswith(suf) and len(w) > len(suf) + 2:
+            base = w[:-len(suf)]
+            out += [base, base + "e"] + ([base[:-1]] if len(base) > 2 and base[-1] == base[-2] else [])
+    if w.endswith("e") and len(w) > 4:
+        out.append(w[:-1])  # batche (batches), businesse
+    for uk, us in SPELLING:
+        if w.endswith(uk):
+            out.append(w[:-len(uk)] + us)
+    return out
+
+
 class Bridge:
     def __init__(self, table: dict[str, list[list]]):
         self.table = table
 
+    def key(self, word: str) -> str:
+        """The bridge's key for a stemmed word: itself if the dictionary has it, else the first
+        of its other forms that it has."""
+        if word in self.table:
+            return word
+        return next((f for f in word_forms(word) if f in self.table), word)
+
     def words_for(self, word: str) -> list[str]:
         """The strongest Chinese renderings of one English word."""
-        return [zh for zh, w in self.table.get(stem(word), [])[:4] if w >= 0.5]
+        return [zh for zh, w in self.table.get(self.key(stem(word)), [])[:4] if w >= 0.5]
+
+    def _words(self, question: str) -> list[str]:
+        """Content words of a question as bridge keys; a hyphenated word the dictionary lacks
+        counts as its parts (high-quality -> high quality)."""
+        out = []
+        for w in en_words(expand_abbreviations(question)):
+            if w in EN_LIGHT:
+                continue
+            if "-" in w and w not in self.table:
+                out += [self.key(p) for p in en_words(w.replace("-", " ")) if p not in EN_LIGHT]
+            else:
+                out.append(self.key(w))
+        return out
 
     def translate(self, question: str) -> tuple[dict[str, float], float]:
         """Weighted Chinese terms for an English question, and the share of its
         content words that found a translation (the bridge's coverage)."""
-        words = [w for w in en_words(expand_abbreviations(question)) if w not in EN_LIGHT]
+        words = self._words(question)
         terms: dict[str, float] = {}
         covered, i = 0, 0
         while i < len(words):

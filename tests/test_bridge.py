@@ -18,3 +18,16 @@ def test_a_possessive_place_and_not_a_light_verb_is_translated():
 def test_abbreviations_come_from_the_data_file():
     assert expand_abbreviations("IPR and IP") == "intellectual property rights and intellectual property"
     assert expand_abbreviations("TIPS") == "TIPS"
+
+
+def test_inflected_british_and_hyphenated_words_find_their_dictionary_form():
+    table = bridge_table([("受理", "to handle"), ("中心", "center"), ("计划", "plan/program"),
+                          ("批量", "batch"), ("获奖", "to win an award"), ("高质量", "high quality")], set())
+    b = Bridge(table)
+    assert b.key("handled") == "handle" and b.key("planned") == "plan"
+    assert b.key("centre") == "center" and b.key("programme") == "program"
+    assert b.key("batche") == "batch"  # "batches" stems to "batche"
+    assert b.key("won") == "win"
+    assert b.key("unknown") == "unknown"  # nothing fits: the word stays itself
+    terms, _ = b.translate("Which high-quality centre handled the batches it planned?")
+    assert {"高质量", "中心", "受理", "批量", "计划"} <= set(terms)
