@@ -158,8 +158,8 @@ class IndexBuilder:
         for doc in docs:
             doc_chunks = chunking.chunk_document(doc, settings.chunk_size, settings.chunk_overlap)
             # sentences, then the clauses of those with several (stored alike, looked up by offsets)
-            doc_sents = chunking.sentence_spans(doc, settings.chunk_size) + \
-                chunking.clause_spans(doc, forms()["clause_marks"], settings.chunk_size)
+            doc_sents = chunking.sentence_spans(doc, settings.chunk_size)
+            doc_sents += chunking.clause_spans(doc, forms()["clause_marks"], sentences=doc_sents)
             chunks.extend(doc_chunks)
             ids.extend(chunk_id(doc.name, doc.sha256, c.start, c.end) for c in doc_chunks)
             sentences.extend([doc.name, s.start, s.end] for s in doc_sents)

@@ -97,11 +97,13 @@ def clause_ranges(text: str, marks: str) -> list[tuple[int, int]]:
     return [(a + 1, b) for a, b in zip(cuts, cuts[1:]) if b > a + 1]
 
 
-def clause_spans(doc: Document, marks: str, size: int = 200, min_chars: int = 2) -> list[Span]:
-    """The clauses (between ``marks``) of every sentence ``sentence_spans`` gives that has two
-    or more: the answer stage compares a candidate's own clause with the question."""
+def clause_spans(doc: Document, marks: str, size: int = 200, min_chars: int = 2,
+                 sentences: list[Span] | None = None) -> list[Span]:
+    """The clauses (between ``marks``) of every sentence ``sentence_spans`` gives (or of
+    ``sentences``, when the caller has them) that has two or more: the answer stage compares a
+    candidate's own clause with the question."""
     out = []
-    for s in sentence_spans(doc, size):
+    for s in sentences if sentences is not None else sentence_spans(doc, size):
         parts = [(lo, hi) for lo, hi in clause_ranges(doc.text[s.start:s.end], marks) if hi - lo >= min_chars]
         if len(parts) >= 2:
             out.extend(Span(s.start + lo, s.start + hi) for lo, hi in parts)

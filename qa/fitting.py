@@ -4,7 +4,6 @@ reads the fitted numbers through :mod:`qa.ranker` and needs numpy alone.
 """
 from __future__ import annotations
 
-
 import numpy as np
 
 from .ranker import Abstainer, AnswerModel
