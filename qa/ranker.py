@@ -142,7 +142,7 @@ FEATURES = (
        "head_follows", "head_missing", "rel_proximity", "rel_clause_cover", "rel_sentence_cover",
        "clause_share", "rel_kind_proximity", "left_align", "right_align", "left_term", "right_term", "log_len", "clause_whole", "src_quote", "src_np", "src_head", "src_org",
        "src_list", "list_items", "starts_clause", "ends_clause", "dup_in_top", "q_places_none",
-       "clause_dense_gap", "list_first_off", "list_last_off"]
+       "clause_dense_gap", "list_first_off", "list_last_off", "year_absent", "resp_gap", "resp_best"]
     + [f"{side}={c}" for side in ("left", "right", "first", "last") for c in _POS_CLASSES]
 )
 INDEX = {f: i for i, f in enumerate(FEATURES)}
@@ -239,6 +239,53 @@ def list_balance(text: str) -> tuple[float, float]:
     return abs(math.log(lens[0] / ref)), abs(math.log(lens[-1] / ref))
 
 
+def _items(text: str, lo: int, hi: int) -> list[tuple[int, int]]:
+    """[a, b) of each item of a list in text[lo:hi]."""
+    out, pos = [], lo
+    for m in _LIST_SPLIT.finditer(text, lo, hi):
+        out.append((pos, m.start()))
+        pos = m.end()
+    out.append((pos, hi))
+    return [(a, b) for a, b in out if b > a]
+
+
+@lru_cache(maxsize=8192)
+def respective(sentence: str) -> tuple[tuple[list, list], ...]:
+    """Parallel lists joined by 分别 ("respectively"): A、B和C分别为x、y和z. Each pair is (items,
+    values) as offset ranges; the values run from 分别 to the next clause mark, the items are the
+    nearest clause before it that splits into as many parts."""
+    marks = forms()["clause_marks"]
+    out = []
+    for m in re.finditer("分别", sentence):
+        end = next((i for i in range(m.end(), len(sentence)) if sentence[i] in marks), len(sentence))
+        values = _items(sentence, m.end(), end)
+        if len(values) < 2:
+            continue
+        cuts = [-1] + [i for i in range(m.start()) if sentence[i] in marks] + [m.start()]
+        for k in range(len(cuts) - 1, 0, -1):
+            items = _items(sentence, cuts[k - 1] + 1, cuts[k])
+            if len(items) == len(values):
+                out.append((items, values))
+                break
+    return tuple(out)
+
+
+def _respective_fit(sentence: str, a: int, b: int, terms: dict[str, float]) -> tuple[float, float]:
+    """For a span inside one list of a 分别 pair: how much of the question its partner in the
+    other list covers, against the best-covered partner (0 = the best), and whether it is the
+    single best. A growth rate answers for the field it is paired with, not its neighbour's."""
+    for items, values in respective(sentence):
+        for mine, other in ((items, values), (values, items)):
+            k = next((i for i, (x, y) in enumerate(mine) if x <= a and b <= y), None)
+            if k is None:
+                continue
+            covers = [_cover(sentence[x:y], terms) for x, y in other]
+            top = max(covers)
+            if top > 0:
+                return covers[k] - top, float(covers[k] == top and covers.count(top) == 1)
+    return 0.0, 0.0
+
+
 def _cover(text: str, terms: dict[str, float]) -> float:
     total = sum(terms.values()) or 1.0
     return sum(w for t, w in terms.items() if t in text) / total
@@ -296,6 +343,8 @@ def featurize(q: Question, s: Sentence, span: Span, dup: int = 0) -> np.ndarray:
     if q.years:
         x[INDEX["year_agree"]] = any(y in sent for y in q.years)
         x[INDEX["year_conflict"]] = bool(_YEAR.search(sent)) and not any(y in sent for y in q.years)
+        # the year the question asks about is stated neither in the sentence nor around it
+        x[INDEX["year_absent"]] = not any(y in sent or y in ctx for y in q.years)
     if q.heads:
         if any(text.endswith(h) for h in q.heads):
             x[INDEX["head_ok"]] = 1
@@ -313,6 +362,8 @@ def featurize(q: Question, s: Sentence, span: Span, dup: int = 0) -> np.ndarray:
     x[INDEX["starts_clause"]] = a == lo or sent[lo:a].strip() == ""
     x[INDEX["ends_clause"]] = b == hi or sent[b:hi].strip() == ""
     x[INDEX["dup_in_top"]] = min(dup, 3) / 3.0
+    if "分别" in sent:
+        x[INDEX["resp_gap"]], x[INDEX["resp_best"]] = _respective_fit(sent, a, b, q.terms)
     x[INDEX["left_align"]] = _align(sent[max(0, a - 8):a], "l", q.before_blank, True)
     x[INDEX["right_align"]] = _align(sent[b:b + 8], "r", q.after_blank, False)
     x[INDEX["left_term"]], x[INDEX["right_term"]] = _term_beside(sent, a, b, q.terms)

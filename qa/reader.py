@@ -97,8 +97,10 @@ SIGNALS = ["top_dense", "lexical_coverage", "missing_top3", "missing_top1", "bes
            "places_missing", "english", "heaviest_missing_top3",
            # of the chosen candidate (filled by ``with_choice``)
            "confidence", "margin", "cand_sentence_cover", "cand_clause_cover", "cand_proximity",
-           "cand_unit_ok", "cand_unit_bad", "cand_p_kind", "cand_kind_match"]
-_CHOSEN = ["sentence_cover", "clause_cover", "proximity", "unit_ok", "unit_bad", "p_kind"]
+           "cand_unit_ok", "cand_unit_bad", "cand_p_kind", "cand_year_conflict", "cand_year_absent",
+           "cand_kind_match"]
+_CHOSEN = ["sentence_cover", "clause_cover", "proximity", "unit_ok", "unit_bad", "p_kind", "year_conflict",
+           "year_absent"]
 
 
 def signals(q: Question, contexts: list[str], top_dense: float, coverage: float,
@@ -125,5 +127,5 @@ def with_choice(sig: np.ndarray, confidence: float, margin: float, x: np.ndarray
     out[8], out[9] = confidence, margin
     for j, name in enumerate(_CHOSEN):
         out[10 + j] = x[EXPANDED.index(name)]
-    out[16] = float(x[[EXPANDED.index(f) for f in EXPANDED if f.startswith("match:")]].max())
+    out[10 + len(_CHOSEN)] = float(x[[EXPANDED.index(f) for f in EXPANDED if f.startswith("match:")]].max())
     return out

@@ -117,3 +117,27 @@ def test_list_end_items_that_swallow_a_verb_or_head_read_as_unbalanced():
     assert lists["国家、省、市、县"][INDEX["list_last_off"]] == 0.0
     assert lists["国家、省、市、县四级政府"][INDEX["list_last_off"]] > 1.0
     assert f.get("四级政府", np.zeros(len(INDEX)))[INDEX["list_first_off"]] == 0.0  # not a list: no reading
+
+
+def test_respectively_pairs_a_value_with_its_own_item():
+    # made-up figures; the 分别 lists run parallel, so each rate belongs to the field it pairs with
+    text = "增长最快的两个领域是电池技术和医疗器械，分别同比增长40.2%和18.5%。"
+    f = _features("医疗器械增长了多少？", text, {"医疗器械": 1.0})
+    assert f["18.5%"][INDEX["resp_best"]] == 1 and f["18.5%"][INDEX["resp_gap"]] == 0.0
+    assert f["40.2%"][INDEX["resp_best"]] == 0 and f["40.2%"][INDEX["resp_gap"]] < 0
+    # and the other way round: which field grew 40.2%
+    f = _features("哪个领域同比增长40.2%？", text, {"领域": 1.0, "40.2%": 2.0})
+    assert f["电池技术"][INDEX["resp_best"]] == 1
+    f = _features("医疗器械增长了多少？", "医疗器械同比增长18.5%。", {"医疗器械": 1.0})
+    assert f["18.5%"][INDEX["resp_gap"]] == 0 and f["18.5%"][INDEX["resp_best"]] == 0  # no 分别: no reading
+
+
+def test_a_year_the_passage_never_states_is_marked():
+    q = Question("2021年专利授权量是多少件？", "zh", {"专利": 1.0, "授权量": 1.0})
+    stated = Sentence("专利授权量3.5万件。", "doc.md", 0, 10, 0, 0.0, 0.0, "2021年工作报告 专利授权量3.5万件。")
+    unstated = Sentence("专利授权量3.5万件。", "doc.md", 0, 10, 0, 0.0, 0.0, "2023年工作报告 专利授权量3.5万件。")
+    for s, want in ((stated, 0), (unstated, 1)):
+        pairs, X = candidates(q, [s])
+        x = next(x for (s_, sp), x in zip(pairs, X) if s_.text[sp.a:sp.b] == "3.5万件")
+        assert x[INDEX["year_absent"]] == want
+
