@@ -254,14 +254,14 @@ def respective(sentence: str) -> tuple[tuple[list, list], ...]:
     """Parallel lists joined by 分别 ("respectively"): A、B和C分别为x、y和z. Each pair is (items,
     values) as offset ranges; the values run from 分别 to the next clause mark, the items are the
     nearest clause before it that splits into as many parts."""
-    marks = forms()["clause_marks"]
+    marks = _mark_positions(sentence)
     out = []
     for m in re.finditer("分别", sentence):
-        end = next((i for i in range(m.end(), len(sentence)) if sentence[i] in marks), len(sentence))
+        end = next((i for i in marks if i >= m.end()), len(sentence))
         values = _items(sentence, m.end(), end)
         if len(values) < 2:
             continue
-        cuts = [-1] + [i for i in range(m.start()) if sentence[i] in marks] + [m.start()]
+        cuts = [-1] + [i for i in marks if i < m.start()] + [m.start()]
         for k in range(len(cuts) - 1, 0, -1):
             items = _items(sentence, cuts[k - 1] + 1, cuts[k])
             if len(items) == len(values):

@@ -121,11 +121,16 @@ def signals(q: Question, contexts: list[str], top_dense: float, coverage: float,
     return out
 
 
+_AT = {name: i for i, name in enumerate(SIGNALS)}
+_CHOSEN_FROM = [EXPANDED.index(name) for name in _CHOSEN]  # where each sits in an EXPANDED row
+_CHOSEN_TO = [_AT[f"cand_{name}"] for name in _CHOSEN]
+_MATCH_FROM = [i for i, f in enumerate(EXPANDED) if f.startswith("match:")]
+
+
 def with_choice(sig: np.ndarray, confidence: float, margin: float, x: np.ndarray) -> np.ndarray:
     """``signals`` completed with the chosen candidate's confidence and features (an EXPANDED row)."""
     out = sig.copy()
-    out[8], out[9] = confidence, margin
-    for j, name in enumerate(_CHOSEN):
-        out[10 + j] = x[EXPANDED.index(name)]
-    out[10 + len(_CHOSEN)] = float(x[[EXPANDED.index(f) for f in EXPANDED if f.startswith("match:")]].max())
+    out[_AT["confidence"]], out[_AT["margin"]] = confidence, margin
+    out[_CHOSEN_TO] = x[_CHOSEN_FROM]
+    out[_AT["cand_kind_match"]] = float(x[_MATCH_FROM].max())
     return out
