@@ -26,7 +26,9 @@ NUMERIC = {"count", "money", "duration", "percent", "growth", "rank", "date"}
 def forms() -> dict:
     table = json.loads(DATA.read_text(encoding="utf-8"))
     by_len = lambda words: "|".join(re.escape(w) for w in sorted(set(words), key=len, reverse=True))  # noqa: E731
-    num = r"(?:\d+(?:\.\d+)?|[一二两三四五六七八九十百千]+)(?:多|余)?(?:万|亿)?"
+    num = r"(?:\d+(?:\.\d+)?|[一二两三四五六七八九十百千]+)(?:多|余)?(?:万|亿)?(?:多|余)?"  # 2.5万余项
+    table["_colloquial"] = sorted(((k, v) for k, v in table["colloquial"].items() if k != "_doc"),
+                                  key=lambda kv: -len(kv[0]))
     table["_re"] = {
         "question": {lang: [(kind, re.compile(p, re.I)) for kind, p in rows]
                      for lang, rows in table["question_forms"].items()},
@@ -39,6 +41,7 @@ def forms() -> dict:
         "duration": re.compile(rf"{num}(?:{by_len(table['duration_units'])})(?!度|\d|月|底|初|末)"),
         "count": re.compile(rf"{num}(?:{by_len(table['measure_words'])})"),
         "percent": re.compile(rf"{num}(?:%|％|倍|个百分点|成(?![立为果员功本绩熟]))|百分之{num}|"
+                              r"[一二三四五六七八九十]+分之[一二三四五六七八九十]+|"
                               r"(?<![\d/])\d+/\d+(?![\d/])"),
         "date": re.compile(r"(?:19|20)\d\d[—\-–~至到](?:19|20)\d\d年|"
                            r"(?:19|20)\d\d年(?:\d{1,2}月)?(?:\d{1,2}日)?|(?<!\d)\d{1,2}月\d{1,2}日|"
@@ -47,18 +50,27 @@ def forms() -> dict:
         "rank": re.compile(r"第[\d一二三四五六七八九十]+(?:名|位)?|(?<![\d.])\d+位|首位|首家|首个|首批|"
                            r"(?:全国|全省|全球|世界)(?:第[一二三四五六七八九十\d]+|首位|前列|领先)"),
         "name": re.compile(r"《([^》\n]{1,40})》|“([^”\n]{1,30})”|\"([^\"\n]{1,30})\""),
+        "quote_run": re.compile(r"“[^”\n]{1,30}”(?:[、和及与]?“[^”\n]{1,30}”)+"),
         "phrase_head": re.compile(by_len(table["phrase_heads"])),
         "org_head": re.compile(by_len(table["org_heads"])),
         "clause": re.compile(rf"[^{re.escape(table['clause_marks'])}\n]+"),
+        "clause_mark": re.compile(rf"[{re.escape(table['clause_marks'])}\n]"),
     }
     return table
 
 
 # ---- the question -------------------------------------------------------------
 
+def written_form(question: str) -> str:
+    """A Chinese question with its spoken interrogatives in written form (叫啥 -> 叫什么)."""
+    for spoken, written in forms()["_colloquial"]:
+        question = question.replace(spoken, written)
+    return question
+
+
 def question_kind(question: str, lang: str) -> str:
     """The answer kind a question asks for (``phrase`` when no form matches)."""
-    q = question if lang == "zh" else question.lower()
+    q = written_form(question) if lang == "zh" else question.lower()
     for kind, pattern in forms()["_re"]["question"][lang]:
         if pattern.search(q):
             return kind
@@ -119,7 +131,7 @@ class Span:
     a: int  # offsets relative to the sentence
     b: int
     kind: str
-    source: str  # pattern | quote | list | np | head | org | clause
+    source: str  # pattern | quote | list | np | head | org | clause | blank
 
 
 @lru_cache(maxsize=4096)
@@ -133,6 +145,9 @@ def _words(clause: str) -> tuple[tuple[str, str], ...]:
 _NOUNISH = {"n", "nz", "nt", "ns", "nr", "nrt", "nrfg", "j", "l", "eng", "vn", "an", "b", "ng", "x", "m", "q"}
 _WORDY = re.compile(r"[\w\u4e00-\u9fff]")
 _GLUE = {"的", "和", "与", "及", "、"}
+_JOIN = {"和", "及", "与", "或", "以及"}
+_LIST_CLOSE = {"等", "等等"}
+_QUOTES = set("“”《》\"")
 _SPECIFIC = {"clause": 0, "np": 1, "list": 2, "head": 3, "org": 4, "pattern": 5, "quote": 6}
 _LEADING = set("vpcu")  # posseg classes a head-anchored name never starts with (verbs, particles)
 
@@ -160,6 +175,12 @@ def _spans(sentence: str) -> tuple[Span, ...]:
         for m in rx[kind].finditer(sentence):
             add(m.start(), m.end(), kind, "pattern")
             typed.append((m.start(), m.end(), kind))
+    approx = forms()["approximate"]
+    for a1, b1, k1 in list(typed):  # 超过300万元, 三周左右: the qualified figure is a reading too
+        pre = next((w for w in approx["before"] if sentence.startswith(w, a1 - len(w))), "")
+        post = next((w for w in approx["after"] if sentence.startswith(w, b1)), "")
+        for a, b in {(a1 - len(pre), b1), (a1, b1 + len(post)), (a1 - len(pre), b1 + len(post))} - {(a1, b1)}:
+            add(a, b, k1, "pattern")
     for a1, b1, k1 in typed:  # ranges: 3个月至6个月, 2022年1月至2023年7月
         for a2, b2, k2 in typed:
             if k1 == k2 and b2 > b1 and 0 < a2 - b1 <= 1 and rx["range"].fullmatch(sentence[b1:a2]):
@@ -167,6 +188,8 @@ def _spans(sentence: str) -> tuple[Span, ...]:
     for m in rx["name"].finditer(sentence):
         g = next(i for i in (1, 2, 3) if m.group(i) is not None)
         add(m.start(g), m.end(g), "name", "quote")
+    for m in rx["quote_run"].finditer(sentence):  # “甲牌”“乙牌”: quoted names in a row
+        add(m.start(), m.end(), "list", "list")
     for cm in rx["clause"].finditer(sentence):
         _clause_spans(sentence, cm.start(), cm.end(), add)
     return tuple(out.values())
@@ -214,6 +237,24 @@ def _clause_spans(sentence: str, c0: int, c1: int, add) -> None:
     # 、-lists: every item boundary choice of the first and last item
     if "、" in clause:
         _list_spans(clause, c0, words, bounds, add)
+    else:
+        _pair_spans(words, bounds, c0, add)
+
+
+def _pair_spans(words, bounds, c0: int, add) -> None:
+    """X和Y, X及Y: a list of two items, each up to 3 words (实用新型和外观设计)."""
+    def item_word(k: int) -> bool:
+        return words[k][0] not in _GLUE and words[k][1] not in {"uj", "p", "c"} and bool(_WORDY.search(words[k][0]))
+
+    for m, (w, _) in enumerate(words):
+        if w not in _JOIN:
+            continue
+        for s in range(max(0, m - 3), m):
+            if not all(item_word(k) for k in range(s, m)):
+                continue
+            for e in range(m + 2, min(len(words), m + 4) + 1):
+                if all(item_word(k) for k in range(m + 1, e)):
+                    add(c0 + bounds[s], c0 + bounds[e], "list", "list")
 
 
 def _list_spans(clause: str, c0: int, words, bounds, add) -> None:
@@ -229,14 +270,78 @@ def _list_spans(clause: str, c0: int, words, bounds, add) -> None:
     for g in groups:
         first, last = g[0], g[-1]
         tail_end = last + 1
-        # the last item runs to a clause mark or to a joined final item (和/及/与/或 + item)
+        # the last item runs up to 6 words, through a joined final item (和/及/与/或 + item), and
+        # stops at 等 or 的, a preposition or conjunction, or a mark: verb items (快速受理、快速审查) too
         ends = []
         k = tail_end
-        while k < len(words) and k - tail_end < 6 and words[k][1] not in {"v", "uj", "p", "c", "d"} \
-                or (k < len(words) and words[k][0] in {"和", "及", "与", "或", "以及"} and k - tail_end < 6):
+        while k < len(words) and k - tail_end < 6:
+            w, f = words[k]
+            if w in _LIST_CLOSE or f == "uj" or (f in {"p", "c"} and w not in _JOIN) \
+                    or not (_WORDY.search(w) or w in _QUOTES):
+                break
             k += 1
-            ends.append(k)
+            if w not in _JOIN:
+                ends.append(k)
         for s in range(max(0, first - 5), first):
             for e in ends[:6]:
                 if words[s][0] not in _GLUE:
                     add(c0 + bounds[s], c0 + bounds[e], "list", "list")
+
+
+# ---- the blank: where the question's interrogative would stand in the sentence ---
+
+_BLANK_STOP = set("，。；：、！？,.;:!?（）()“”\"《》「」 \u3000\n")
+_BLANK_MAX = 30
+
+
+def _anchor_pieces(text: str, from_end: bool) -> list[str]:
+    """Pieces of 6 down to 2 characters at the end (start) of a question's text beside its blank."""
+    out = []
+    for k in range(6, 1, -1):
+        piece = text[-k:] if from_end else text[:k]
+        if len(piece) == k and not any(c in _BLANK_STOP for c in piece):
+            out.append(piece)
+    return out
+
+
+@lru_cache(maxsize=8192)
+def blank_spans(sentence: str, before: str, after: str) -> tuple[Span, ...]:
+    """Spans standing where the question's blank stands: right after the words
+    before its interrogative (还要促进什么 -> 促进X), up to the words after it
+    (向什么转变 -> 向X转变) or the clause mark; or, with no left anchor, from the
+    clause start up to the right anchor. General question-side alignment: no
+    question's wording is written down anywhere."""
+    trim = forms()["blank_trim"]
+    lefts = _anchor_pieces(before.rstrip(trim["before"]), True)
+    rights = _anchor_pieces(after.lstrip(trim["after"]), False)
+    mark = forms()["_re"]["clause_mark"]
+    found: set[tuple[int, int]] = set()
+    for piece in lefts:  # the longest left anchor the sentence repeats
+        for m in re.finditer(re.escape(piece), sentence):
+            a = m.end()
+            e = mark.search(sentence, a)
+            e = e.start() if e else len(sentence)
+            found.add((a, e))
+            for r in rights:
+                k = sentence.find(r, a, e + 1)
+                if k > a:
+                    found.add((a, k))
+        if found:
+            break
+    if not found:
+        for r in rights:
+            for m in re.finditer(re.escape(r), sentence):
+                k = m.start()
+                start = max((x.end() for x in mark.finditer(sentence, 0, k)), default=0)
+                found.add((start, k))
+                if sentence[start:start + 1] and sentence[start] in trim["span_start"]:
+                    found.add((start + 1, k))
+            if found:
+                break
+    found |= {(a, b - 1) for a, b in found if b - a > 2 and sentence[b - 1] in trim["span_end"]}
+    spans = []
+    for a, b in sorted(found):
+        text = sentence[a:b]
+        if 2 <= len(text.strip()) <= _BLANK_MAX:
+            spans.append(Span(a, b, "list" if "、" in text else "phrase", "blank"))
+    return tuple(spans)

@@ -5,7 +5,8 @@ import re
 import pytest
 
 from conftest import DEV, ROOT
-from qa.candidates import DATA, question_heads, question_kind, sentence_spans, wanted_units
+from qa.candidates import DATA, blank_spans, question_heads, question_kind, sentence_spans, wanted_units, \
+    written_form
 from qa.pool import load_pool
 
 
@@ -24,6 +25,13 @@ from qa.pool import load_pool
     ("How long does a review take?", "en", "duration"),
     ("How many companies took part?", "en", "count"),
     ("What share of cases were settled?", "en", "percent"),
+    ("那笔融资的金额大概有多大？", "zh", "money"),
+    ("基金带动了多少社会资金？", "zh", "money"),
+    ("那个产品叫啥？", "zh", "name"),
+    ("How much municipal fiscal money went to the programme?", "en", "money"),
+    ("What were the city's royalty earnings in 2021?", "en", "money"),
+    # a topic word is not an interrogative form: finance work asked for by name is no amount
+    ("The city's IP finance work was selected into which set of typical cases?", "en", "phrase"),
 ])
 def test_question_forms_name_the_answer_kind(question, lang, kind):
     assert question_kind(question, lang) == kind
@@ -63,6 +71,42 @@ def test_ranges_names_lists_and_heads():
     got = _spans("两地建立了快速协同保护机制，由市市场监管局牵头。")
     assert any(t == "快速协同保护机制" for t, _ in got)
     assert any(t.endswith("市场监管局") and k == "org" for t, k in got)
+
+
+def test_qualified_figures_verb_lists_pairs_and_quote_runs():
+    got = _spans("发布了2.5万余项标准和3万多项规范，规模超过300万元，办案周期三周左右。")
+    for want in [("2.5万余项", "count"), ("3万多项", "count"), ("超过300万元", "money"), ("300万元", "money"),
+                 ("三周左右", "duration"), ("三周", "duration")]:
+        assert want in got
+    got = _spans("建立快速受理、快速审查的工作机制。")
+    assert ("快速受理、快速审查", "list") in got
+    assert ("快速受理、快速审查的工作机制", "list") not in got  # a list stops at 的
+    got = _spans("以新材料、智能装备等产业为重点。")
+    assert ("新材料、智能装备", "list") in got and ("新材料、智能装备等产业", "list") not in got
+    got = _spans("中心对实用新型和外观设计专利开展预审。")
+    assert ("实用新型和外观设计", "list") in got
+    got = _spans("侦破“甲牌”“乙牌”等侵权案件。")
+    assert ("“甲牌”“乙牌”", "list") in got
+
+
+def test_blank_spans_stand_where_the_interrogative_stands():
+    def blanks(sentence, question):
+        i = question.index("什么")
+        return {sentence[s.a:s.b] for s in blank_spans(sentence, question[:i], question[i + 2:])}
+
+    s = "该中心将提供全链条服务，促进科研成果转移转化，服务地方经济。"
+    assert "科研成果转移转化" in blanks(s, "该中心还要促进什么？")  # after the words before the blank
+    s = "推动本市从商标使用大城向品牌培育强市转变。"
+    assert "品牌培育强市" in blanks(s, "要推动本市从商标使用大城向什么转变？")  # between the words either side
+    s = "以新材料、智能装备等产业为重点。"
+    assert "新材料、智能装备" in blanks(s, "试点以什么产业为重点？")  # up to the words after it
+    assert not blanks("全年受理案件120件。", "该中心还要促进什么？")  # neither side in the sentence
+
+
+def test_spoken_interrogatives_read_as_written():
+    assert written_form("那个产品叫啥？") == "那个产品叫什么？"
+    assert written_form("为啥要设立基金？") == "为什么要设立基金？"
+    assert written_form("这个产品有啥用？") == "这个产品有什么用？"
 
 
 def test_candidates_are_offsets_into_the_sentence():

@@ -141,3 +141,26 @@ def test_a_year_the_passage_never_states_is_marked():
         x = next(x for (s_, sp), x in zip(pairs, X) if s_.text[sp.a:sp.b] == "3.5万件")
         assert x[INDEX["year_absent"]] == want
 
+
+
+def test_the_weight_of_question_terms_beside_a_figure():
+    # made-up figures: both counts have 标准 beside them; only one has the whole 团体标准
+    text = "发布地方标准3.4万项、团体标准2.1万项。"
+    f = _features("团体标准有多少项？", text, {"团体": 1.0, "标准": 0.5, "团体标准": 2.0})
+    assert f["2.1万项"][INDEX["left_weight"]] > f["3.4万项"][INDEX["left_weight"]] > 0
+    assert f["2.1万项"][INDEX["rel_beside"]] == 0 and f["3.4万项"][INDEX["rel_beside"]] < 0
+
+
+def test_a_person_s_name_is_what_who_asks_for():
+    text = "市委书记张明出席会议并讲话。"
+    f = _features("出席会议的市委书记是谁？", text, {"市委书记": 1.0, "出席": 1.0})
+    assert f["张明"][INDEX["who_person"]] == 1 and f["张明"][INDEX["person"]] == 0
+    f = _features("会议由哪个部门主办？", text, {"会议": 1.0})
+    assert f["张明"][INDEX["person"]] == 1 and f["张明"][INDEX["who_person"]] == 0
+
+
+def test_a_blank_span_is_a_candidate_and_a_feature():
+    f = _features("该中心还要促进什么？", "该中心将提供全链条服务，促进科研成果转移转化。", {"中心": 1.0, "促进": 1.0})
+    assert f["科研成果转移转化"][INDEX["blank"]] == 1
+    inside = [t for t, x in f.items() if x[INDEX["in_blank"]] == 1]
+    assert inside and all(t in "科研成果转移转化" for t in inside)
