@@ -224,14 +224,27 @@ def _weight_beside(sentence: str, a: int, b: int, terms: dict[str, float]) -> tu
     """Shares of the question's term weight ending within 3 characters before ``a`` and starting
     within 3 after ``b``, no clause mark between: 团体标准2.1万项 outweighs 地方标准3.4万项
     for a 团体标准 question, where both have 标准 beside them."""
-    total = sum(terms.values()) or 1.0
-    left = right = 0.0
-    for (term, w), occ in zip(terms.items(), _occurrences(sentence, tuple(terms))):
-        if any(a - 3 <= j <= a and not _BESIDE_BREAK.search(sentence, j, a) for i, j in occ):
-            left += w
-        if any(b <= i <= b + 3 and not _BESIDE_BREAK.search(sentence, b, i) for i, j in occ):
-            right += w
-    return left / total, right / total
+    left, right = _beside_tables(sentence, tuple(terms.items()))
+    return left[a], right[b]
+
+
+@lru_cache(maxsize=4096)
+def _beside_tables(sentence: str, terms: tuple[tuple[str, float], ...]) -> tuple[list, list]:
+    """left[k] / right[k]: the term-weight share ``_weight_beside`` reads for a span starting /
+    ending at offset k, computed once per sentence and question."""
+    total = sum(w for _, w in terms) or 1.0
+    n = len(sentence)
+    left, right = [0.0] * (n + 1), [0.0] * (n + 1)
+    for (term, w), occ in zip(terms, _occurrences(sentence, tuple(t for t, _ in terms))):
+        near_left, near_right = set(), set()
+        for i, j in occ:
+            near_left.update(k for k in range(j, min(n, j + 3) + 1) if not _BESIDE_BREAK.search(sentence, j, k))
+            near_right.update(k for k in range(max(0, i - 3), i + 1) if not _BESIDE_BREAK.search(sentence, k, i))
+        for k in near_left:
+            left[k] += w / total
+        for k in near_right:
+            right[k] += w / total
+    return left, right
 
 
 def _term_beside(sentence: str, a: int, b: int, terms: dict[str, float]) -> tuple[bool, bool]:
@@ -310,9 +323,21 @@ def _respective_fit(sentence: str, a: int, b: int, terms: dict[str, float]) -> t
     return 0.0, 0.0
 
 
-def _is_person(text: str) -> bool:
-    words = [(w, f) for w, f in _words(text) if w.strip()]
-    return bool(words) and all(f.startswith("nr") for _, f in words)
+@lru_cache(maxsize=8192)
+def _person_spans(sentence: str) -> frozenset:
+    """(start, end) of each person's name in the sentence (jieba's nr words, and runs of them
+    split by spaces: 李华 王芳), read from the sentence's own segmentation."""
+    out, run, pos = set(), [], 0
+    for w, f in _words(sentence):
+        if f.startswith("nr"):
+            out.add((pos, pos + len(w)))
+            run.append((pos, pos + len(w)))
+            if len(run) > 1:
+                out.add((run[0][0], pos + len(w)))
+        elif w.strip():
+            run = []
+        pos += len(w)
+    return frozenset(out)
 
 
 def _cover(text: str, terms: dict[str, float]) -> float:
@@ -381,7 +406,7 @@ def featurize(q: Question, s: Sentence, span: Span, dup: int = 0, blanks: tuple 
             x[INDEX["head_follows"]] = 1
         else:
             x[INDEX["head_missing"]] = 1
-    if len(text) <= 9 and _is_person(text):  # 张明; 李华 王芳: what 谁 / who asks for
+    if (a, b) in _person_spans(sent):  # 张明; 李华 王芳: what 谁 / who asks for
         x[INDEX["who_person" if q.asks_who else "person"]] = 1
     x[INDEX["log_len"]] = math.log(1 + len(text))
     x[INDEX["clause_whole"]] = span.source == "clause"
