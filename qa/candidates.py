@@ -55,6 +55,7 @@ def forms() -> dict:
         "org_head": re.compile(by_len(table["org_heads"])),
         "clause": re.compile(rf"[^{re.escape(table['clause_marks'])}\n]+"),
         "clause_mark": re.compile(rf"[{re.escape(table['clause_marks'])}\n]"),
+        "item_break": re.compile(rf"[、{re.escape(table['clause_marks'])}]"),
     }
     return table
 
@@ -176,7 +177,7 @@ def _spans(sentence: str) -> tuple[Span, ...]:
             add(m.start(), m.end(), kind, "pattern")
             typed.append((m.start(), m.end(), kind))
     approx = forms()["approximate"]
-    for a1, b1, k1 in list(typed):  # 超过300万元, 三周左右: the qualified figure is a reading too
+    for a1, b1, k1 in typed:  # 超过300万元, 三周左右: the qualified figure is a reading too
         pre = next((w for w in approx["before"] if sentence.startswith(w, a1 - len(w))), "")
         post = next((w for w in approx["after"] if sentence.startswith(w, b1)), "")
         for a, b in {(a1 - len(pre), b1), (a1, b1 + len(post)), (a1 - len(pre), b1 + len(post))} - {(a1, b1)}:

@@ -217,49 +217,40 @@ def proximity(sentence: str, a: int, b: int, terms: dict[str, float]) -> float:
     return score / total
 
 
-_BESIDE_BREAK = re.compile(r"[、，,；;。！？!?：:]")  # a list item's neighbour is the next item's
-
-
-def _weight_beside(sentence: str, a: int, b: int, terms: dict[str, float]) -> tuple[float, float]:
-    """Shares of the question's term weight ending within 3 characters before ``a`` and starting
-    within 3 after ``b``, no clause mark between: 团体标准2.1万项 outweighs 地方标准3.4万项
-    for a 团体标准 question, where both have 标准 beside them."""
-    left, right = _beside_tables(sentence, tuple(terms.items()))
-    return left[a], right[b]
+def _beside(sentence: str, a: int, b: int, terms: dict[str, float]) -> tuple[bool, bool, float, float]:
+    """What stands right beside a span: whether a question term (2+ characters) ends within 3
+    characters before ``a`` / starts within 3 after ``b``, and the shares of the question's term
+    weight that do so with no 、 or clause mark between (团体标准2.1万项 outweighs 地方标准3.4万项
+    for a 团体标准 question, where both have 标准 beside them)."""
+    left_any, right_any, left, right = _beside_tables(sentence, tuple(terms.items()))
+    return left_any[a], right_any[b], left[a], right[b]
 
 
 @lru_cache(maxsize=4096)
-def _beside_tables(sentence: str, terms: tuple[tuple[str, float], ...]) -> tuple[list, list]:
-    """left[k] / right[k]: the term-weight share ``_weight_beside`` reads for a span starting /
-    ending at offset k, computed once per sentence and question."""
+def _beside_tables(sentence: str, terms: tuple[tuple[str, float], ...]) -> tuple[list, ...]:
+    """The four readings of ``_beside`` for a span starting (left) / ending (right) at each
+    offset, computed once per sentence and question."""
     total = sum(w for _, w in terms) or 1.0
     n = len(sentence)
+    item_break = forms()["_re"]["item_break"]  # a list item's neighbour is the next item's
+    left_any, right_any = [False] * (n + 1), [False] * (n + 1)
     left, right = [0.0] * (n + 1), [0.0] * (n + 1)
     for (term, w), occ in zip(terms, _occurrences(sentence, tuple(t for t, _ in terms))):
         near_left, near_right = set(), set()
         for i, j in occ:
-            near_left.update(k for k in range(j, min(n, j + 3) + 1) if not _BESIDE_BREAK.search(sentence, j, k))
-            near_right.update(k for k in range(max(0, i - 3), i + 1) if not _BESIDE_BREAK.search(sentence, k, i))
+            for k in range(j, min(n, j + 3) + 1):
+                left_any[k] = left_any[k] or len(term) >= 2
+                if not item_break.search(sentence, j, k):
+                    near_left.add(k)
+            for k in range(max(0, i - 3), i + 1):
+                right_any[k] = right_any[k] or len(term) >= 2
+                if not item_break.search(sentence, k, i):
+                    near_right.add(k)
         for k in near_left:
             left[k] += w / total
         for k in near_right:
             right[k] += w / total
-    return left, right
-
-
-def _term_beside(sentence: str, a: int, b: int, terms: dict[str, float]) -> tuple[bool, bool]:
-    """A question term (2+ characters) ending within 3 characters before ``a``; one starting
-    within 3 characters after ``b``."""
-    left = right = False
-    for term, occ in zip(terms, _occurrences(sentence, tuple(terms))):
-        if len(term) < 2:
-            continue
-        for i, j in occ:
-            left = left or a - 3 <= j <= a
-            right = right or b <= i <= b + 3
-        if left and right:
-            break
-    return left, right
+    return left_any, right_any, left, right
 
 
 _LIST_SPLIT = re.compile(r"、|以及|和|及|与|或")
@@ -425,8 +416,8 @@ def featurize(q: Question, s: Sentence, span: Span, dup: int = 0, blanks: tuple 
         x[INDEX["resp_gap"]], x[INDEX["resp_best"]] = _respective_fit(sent, a, b, q.terms)
     x[INDEX["left_align"]] = _align(sent[max(0, a - 8):a], "l", q.before_blank, True)
     x[INDEX["right_align"]] = _align(sent[b:b + 8], "r", q.after_blank, False)
-    x[INDEX["left_term"]], x[INDEX["right_term"]] = _term_beside(sent, a, b, q.terms)
-    x[INDEX["left_weight"]], x[INDEX["right_weight"]] = _weight_beside(sent, a, b, q.terms)
+    x[INDEX["left_term"]], x[INDEX["right_term"]], x[INDEX["left_weight"]], x[INDEX["right_weight"]] = \
+        _beside(sent, a, b, q.terms)
     for side, c in zip(("left", "right", "first", "last"), _edges(sent, a, b)):
         x[INDEX[f"{side}={c}"]] = 1
     return np.array(x, dtype=np.float32)
