@@ -222,24 +222,24 @@ class Engine:
         out = self.inspect(question, k, where)
         q, shown = out.question, out.passages[:out.k]
         if out.code:
-            return Answer(q.text, None, None, None, shown, reason=out.reason, reason_code=out.code,
+            return Answer(q.asked, None, None, None, shown, reason=out.reason, reason_code=out.code,
                           kind=q.kind)
         sents = sentences_of(out.passages, [p.score for p in out.passages], self.searcher().texts,
                              out.sentence_sim)
         model = load_model()
         r = read(model, q, sents)
         if r.sentence is None:
-            return Answer(q.text, None, None, None, shown, reason=REASONS["not_close"], reason_code="not_close",
+            return Answer(q.asked, None, None, None, shown, reason=REASONS["not_close"], reason_code="not_close",
                           kind=q.kind)
         s = r.sentence
         if model.abstain is not None and r.text is not None:
             sig = with_choice(signals(q, out.contexts, out.top_dense, out.coverage, sents), r.confidence,
                               r.margin, r.x)
             if model.abstain.p(sig) >= model.abstain.threshold:
-                return Answer(q.text, None, None, None, shown, reason=REASONS["unsupported"],
+                return Answer(q.asked, None, None, None, shown, reason=REASONS["unsupported"],
                               reason_code="unsupported", kind=q.kind)
         confident = r.text is not None and r.confidence >= model.threshold
-        return Answer(q.text, r.text if confident else None, s.text, s.passage, shown,
+        return Answer(q.asked, r.text if confident else None, s.text, s.passage, shown,
                       confidence=round(r.confidence, 3), start=r.start, end=r.end, sentence_start=s.start,
                       sentence_end=s.end, status="answer" if confident else "sentence", span=r.text,
                       kind=q.kind)

@@ -60,8 +60,10 @@ class Question:
     before_blank: str = ""  # the question's text before / after its interrogative (Chinese)
     after_blank: str = ""
     asks_who: bool = False
+    asked: str = ""  # the question as the user wrote it; ``text`` is its written form
 
     def __post_init__(self):
+        self.asked = self.asked or self.text
         if self.lang == "zh":
             self.text = written_form(self.text)
         self.kind = self.kind or question_kind(self.text, self.lang)

@@ -25,6 +25,12 @@ def test_ask_returns_one_of_three_states(fake_engine):
     assert off.status == "not_found" and off.reason_code
 
 
+def test_the_answer_echoes_the_question_as_asked(fake_engine):
+    # 啥 is read as 什么 to find the answer kind and the blank, but the user sees their own words
+    a = fake_engine.ask("宁波那个一键对接融资需求的产品叫啥？")
+    assert "啥" in a.question and "什么" not in a.question
+
+
 def test_only_a_changed_document_is_re_embedded(fake_engine):
     fake_engine.build(progress=False)
     manifest = fake_engine.store.manifest()
