@@ -66,6 +66,8 @@ def resolve(row: dict, texts: dict, corpus_dir: Path | None = None, where: str =
             if row.get(key) and row[key] not in text:
                 raise ValueError(f"{where}: {key} {row[key]!r} is not in {row['doc']}")
     unanswerable = row["type"] == "unanswerable"
+    out.setdefault("answer", "")  # unanswerable rows may leave both out
+    out.setdefault("evidence", "")
     if unanswerable != (not out["answer"]) or unanswerable != (not out["evidence"]):
         raise ValueError(f"{where}: unanswerable rows (only) have no answer and no evidence")
     if out["answer"] and out["answer"] not in out["evidence"]:
