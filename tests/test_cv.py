@@ -49,6 +49,15 @@ def test_bad_rows_are_refused():
         resolve({**good, "doc": "third-party/sanya_ppc_acceptance_news.txt"}, {})
 
 
+def test_unanswerable_rows_may_leave_the_answer_out():
+    row = {"id": "u", "question": "宁波有多少家银牌企业？", "lang": "zh", "type": "unanswerable", "kind": "none",
+           "doc": "ningbo-ip-complex.md"}
+    out = resolve(row, {})
+    assert out["answer"] == "" and out["evidence"] == ""
+    with pytest.raises(ValueError, match="unanswerable rows"):
+        resolve({**row, "type": "number", "kind": "count"}, {})  # an answerable row without one
+
+
 def test_folds_keep_documents_whole_and_balanced():
     rows = load_pool()
     fold_of = cv.folds(rows)
