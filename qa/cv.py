@@ -31,8 +31,9 @@ from .pipeline import Engine
 from .pool import THIRD_PARTY, load_pool
 from .qkind import fit_kinds
 from .fitting import fit, fit_abstainer, fit_calibration, precision_threshold
-from .ranker import AnswerModel, Question, best_of, candidates, expand
-from .reader import TOP_PASSAGES, answer_strength, sentences_of, signals, with_choice
+from .ranker import AnswerModel, Question, best_of, candidates, expand, with_spans
+from .reader import PROPOSALS, TOP_PASSAGES, answer_strength, best_span, proposals, sentences_of, signals, \
+    span_reading, span_scores, with_choice
 from .retrieve import FUSION, FUSION_PATH, clean_question
 from .settings import Settings
 
@@ -116,9 +117,11 @@ class Item:
     signals: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
-def collect(engine, rows: list[dict], k: int = 10, progress: bool = True) -> list[Item]:
+def collect(engine, rows: list[dict], k: int = 10, progress: bool = True, span_key=None) -> list[Item]:
+    """``span_key(row)``: which fitted span model reads the row (default: the served one)."""
     items = []
     searcher = engine.searcher()
+    spans = engine.spans()
     for row in tqdm(rows, desc="questions", disable=not progress, unit="q"):
         out = engine.inspect(row["question"], k=k)
         evidence = evidence_of(row)
@@ -126,11 +129,17 @@ def collect(engine, rows: list[dict], k: int = 10, progress: bool = True) -> lis
         golds = [g for g in [row.get("answer")] + list(row.get("alt_answers") or []) if g]
         sents = sentences_of(out.passages, [p.score for p in out.passages], searcher.texts,
                              out.sentence_sim, TOP_PASSAGES)
-        pairs, X = candidates(out.question, sents)
+        if spans is not None:
+            spans.use(span_key(row) if span_key else "all")
+        reading = span_reading(spans, out.question, sents, searcher.texts)
+        pairs, X = candidates(out.question, sents, proposals(reading, sents, PROPOSALS))
+        scores = span_scores(reading, pairs)
+        with_spans(X, scores)
         texts = [s.text[sp.a:sp.b] for s, sp in pairs]
         f1 = np.array([max((char_f1(t, g) for g in golds), default=0.0) for t in texts])
         items.append(Item(row, out.question.lang, rank, golds, out.reason, X, f1, texts,
-                          signals(out.question, out.contexts, out.top_dense, out.coverage, sents)))
+                          signals(out.question, out.contexts, out.top_dense, out.coverage, sents,
+                                  best_span(scores))))
     return items
 
 
@@ -373,9 +382,15 @@ def run(save: bool = False, progress: bool = True, base: Settings | None = None)
     fold_of = folds(rows)
     fidx = [fold_of[r["doc"]] for r in rows]
     by_fold = {}
+    spans = engine.spans()
+    if spans is not None:  # the served span model and the ones fitted with a fold held out
+        from .spans import CV_PATH, MODEL_PATH, SpanModel
+        spans = engine._spans = SpanModel(engine.settings.model_dir, (MODEL_PATH, CV_PATH))
     for f in range(N_FOLDS):
         searcher.weights = fit_fusion([t for t, g in zip(tables, fidx) if g != f])
-        by_fold[f] = collect(engine, rows, progress=progress)
+        # each question read by a span model that never saw it: held out ones by the one
+        # without this fold, training ones by the one without their own fold
+        by_fold[f] = collect(engine, rows, progress=progress, span_key=lambda r: f"x{fold_of[r['doc']]}")
     rep = cross_validate(by_fold)
     if save:
         w = fit_fusion(tables)
@@ -383,7 +398,7 @@ def run(save: bool = False, progress: bool = True, base: Settings | None = None)
                                            "fitted_on": f"question pool, {len(rows)} questions"}, indent=1)
                                + "\n", encoding="utf-8")
         searcher.weights = w
-        items = collect(engine, rows, progress=progress)
+        items = collect(engine, rows, progress=progress, span_key=lambda r: f"x{fold_of[r['doc']]}")
         model = fit_answer_model(items, fidx)
         model.meta = {"fitted_on": f"question pool, {len(rows)} questions", "target_precision": PRECISION_TARGET}
         model.save()

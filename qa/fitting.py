@@ -16,6 +16,7 @@ def fit(groups: list[tuple[np.ndarray, np.ndarray]], l2: float = 1.0) -> AnswerM
     from scipy.optimize import minimize
 
     groups = [(X, y.astype(bool)) for X, y in groups if len(X) and y.any()]
+    groups = [(np.nan_to_num(X, nan=0.0), y) for X, y in groups]  # no span model: a constant column
     allX = np.concatenate([X for X, _ in groups])
     mean = allX.mean(axis=0)
     scale = allX.std(axis=0)
@@ -70,6 +71,7 @@ def fit_abstainer(S: np.ndarray, unanswerable: np.ndarray, max_false: float = 0.
 
     if len(set(unanswerable.tolist())) < 2:
         return None
+    S = np.nan_to_num(S, nan=0.0)
     mean, scale = S.mean(axis=0), S.std(axis=0)
     scale[scale < 1e-6] = 1.0
     lr = LogisticRegression(C=0.5, max_iter=2000, class_weight="balanced").fit((S - mean) / scale, unanswerable)

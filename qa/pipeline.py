@@ -55,6 +55,7 @@ class Engine:
         self.store = IndexStore(self.settings.index_dir)
         self._index: StoredIndex | None = None
         self._searcher = None
+        self._spans = None
         self._lock = threading.RLock()
         self._cache: OrderedDict[tuple, list[Passage]] = OrderedDict()
         self._remote = None
@@ -173,6 +174,19 @@ class Engine:
         """Bring the index up to date and load model and index now, rather than on the first question."""
         self.build(progress=False)
         self.searcher().search("warm up", 1)
+        if self.spans() is not None:
+            self.spans().use("all")
+
+    def spans(self):
+        """The span model (``qa/spans.py``), loaded on first use; None when settings turn it off."""
+        if not self.settings.span_model:
+            return None
+        with self._lock:
+            if self._spans is None:
+                from .spans import SpanModel
+                self._spans = SpanModel(self.settings.model_dir, threads=self.settings.encoder_threads,
+                                        runtime="onnx")
+        return self._spans
 
     # ---- queries -------------------------------------------------------------
 
@@ -227,13 +241,13 @@ class Engine:
         sents = sentences_of(out.passages, [p.score for p in out.passages], self.searcher().texts,
                              out.sentence_sim)
         model = load_model()
-        r = read(model, q, sents)
+        r = read(model, q, sents, self.spans(), self.searcher().texts)
         if r.sentence is None:
             return Answer(q.asked, None, None, None, shown, reason=REASONS["not_close"], reason_code="not_close",
                           kind=q.kind)
         s = r.sentence
         if model.abstain is not None and r.text is not None:
-            sig = with_choice(signals(q, out.contexts, out.top_dense, out.coverage, sents), r.confidence,
+            sig = with_choice(signals(q, out.contexts, out.top_dense, out.coverage, sents, r.span_best), r.confidence,
                               r.margin, r.x)
             if model.abstain.p(sig) >= model.abstain.threshold:
                 return Answer(q.asked, None, None, None, shown, reason=REASONS["unsupported"],

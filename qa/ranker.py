@@ -151,7 +151,9 @@ FEATURES = (
        "src_list", "list_items", "starts_clause", "ends_clause", "dup_in_top", "q_places_none",
        "clause_dense_gap", "list_first_off", "list_last_off", "year_absent", "resp_gap", "resp_best",
        "blank", "in_blank", "src_blank",
-       "person", "who_person", "left_weight", "right_weight", "rel_beside"]
+       "person", "who_person", "left_weight", "right_weight", "rel_beside",
+       # the span model's reading (qa/spans.py), filled by ``with_spans``
+       "span_gap", "span_top", "span_known", "src_model"]
     + [f"{side}={c}" for side in ("left", "right", "first", "last") for c in _POS_CLASSES]
 )
 INDEX = {f: i for i, f in enumerate(FEATURES)}
@@ -406,7 +408,7 @@ def featurize(q: Question, s: Sentence, span: Span, dup: int = 0, blanks: tuple 
     # where the question's blank stands (``blank_spans``): exactly, or inside it
     x[INDEX["blank"]] = any(a == bl.a and b == bl.b for bl in blanks)
     x[INDEX["in_blank"]] = not x[INDEX["blank"]] and any(bl.a <= a and b <= bl.b for bl in blanks)
-    for src in ("quote", "np", "head", "org", "list", "blank"):
+    for src in ("quote", "np", "head", "org", "list", "blank", "model"):
         x[INDEX[f"src_{src}"]] = span.source == src
     x[INDEX["list_items"]] = text.count("、") / 4.0
     if span.source == "list":
@@ -425,12 +427,16 @@ def featurize(q: Question, s: Sentence, span: Span, dup: int = 0, blanks: tuple 
     return np.array(x, dtype=np.float32)
 
 
-def candidates(q: Question, sentences: list[Sentence]) -> tuple[list[tuple[Sentence, Span]], np.ndarray]:
-    """Every candidate span of the sentences, and its feature matrix."""
+def candidates(q: Question, sentences: list[Sentence],
+               extra: list[tuple[Sentence, Span]] = ()) -> tuple[list[tuple[Sentence, Span]], np.ndarray]:
+    """Every candidate span of the sentences (and ``extra`` ones, such as the span model's
+    own proposals), and its feature matrix."""
     pairs, blanks = [], {}
     for s in sentences:
         spans = sentence_spans(s.text)
         pairs += [(s, sp) for sp in spans]
+        have = {(sp.a, sp.b) for sp in spans}
+        pairs += [(t, sp) for t, sp in extra if t is s and (sp.a, sp.b) not in have]
         if q.before_blank or q.after_blank:
             blanks[id(s)] = bl = blank_spans(s.text, q.before_blank, q.after_blank)
             if bl:
@@ -459,6 +465,28 @@ def candidates(q: Question, sentences: list[Sentence]) -> tuple[list[tuple[Sente
     return pairs, X
 
 
+SPAN_FLOOR = -15.0  # span scores are clipped here; a span no passage holds reads as this
+
+
+SPAN_COLUMNS = ("span_gap", "span_top", "span_known")
+
+
+def with_spans(X: np.ndarray, scores: np.ndarray | None) -> np.ndarray:
+    """Fill the span-model columns: each candidate's score against the best one's; with no
+    span model (``None``), NaN, which the fitted models read as their training mean."""
+    if not len(X):
+        return X
+    if scores is None:
+        X[:, [INDEX[c] for c in SPAN_COLUMNS]] = np.nan
+        return X
+    known = ~np.isnan(scores)
+    sc = np.where(known, np.clip(scores, SPAN_FLOOR, -SPAN_FLOOR), SPAN_FLOOR)
+    X[:, INDEX["span_gap"]] = np.maximum(sc - sc.max(), SPAN_FLOOR)
+    X[:, INDEX["span_top"]] = sc >= sc.max()
+    X[:, INDEX["span_known"]] = known
+    return X
+
+
 # ---- the fitted model -----------------------------------------------------------
 
 @dataclass
@@ -478,6 +506,7 @@ class AnswerModel:
         return expand(Xb, self.kinds.proba(q.text, q.lang))
 
     def scores(self, X: np.ndarray) -> np.ndarray:
+        X = np.where(np.isnan(X), self.mean, X)  # a missing reading (no span model) says nothing
         return ((X - self.mean) / self.scale) @ self.coef + self.intercept
 
     def confidence(self, best: float, margin: float) -> float:
@@ -513,6 +542,7 @@ class Abstainer:
     threshold: float
 
     def p(self, x: np.ndarray) -> float:
+        x = np.where(np.isnan(x), self.mean, x)  # a missing signal (no span model) says nothing
         z = float(((x - self.mean) / self.scale) @ self.coef + self.intercept)
         return 1.0 / (1.0 + math.exp(-z))
 

@@ -8,14 +8,15 @@ so what is measured is exactly what answers.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 import numpy as np
 
-from .candidates import NUMERIC, sentence_spans
+from .candidates import NUMERIC, Span, sentence_spans
 from .chunking import split_sentences
-from .ranker import EXPANDED, AnswerModel, Question, Sentence, _cover, best_of, candidates, clause_ranges, \
-    proximity
+from .ranker import EXPANDED, SPAN_FLOOR, AnswerModel, Question, Sentence, _cover, best_of, candidates, \
+    clause_ranges, proximity, with_spans
 
 TOP_PASSAGES = 3
 _WS = re.compile(r"\s+")
@@ -59,10 +60,72 @@ class Reading:
     confidence: float
     margin: float
     x: np.ndarray | None = None  # the chosen candidate's features
+    span_best: float = float("nan")  # the span model's best score (see ``best_span``)
 
 
-def read(model: AnswerModel, q: Question, sentences: list[Sentence]) -> Reading:
-    pairs, Xb = candidates(q, sentences)
+PROPOSALS = 2  # the span model's own best spans added to the candidates
+
+
+def span_reading(spans, q: Question, sentences: list[Sentence], texts: dict[str, str]):
+    """The span model's pass over the passages the sentences came from (None without one)."""
+    if spans is None or not sentences:
+        return None
+    passages, seen = [], set()
+    for s in sentences:
+        p = s.passage
+        if p is not None and (p.source, p.start) not in seen:
+            seen.add((p.source, p.start))
+            passages.append((p.source, p.start, texts.get(p.source, "")[p.start:p.end]))
+    return spans.read(q.asked, passages)
+
+
+def _edge(ch: str) -> bool:
+    return ch.isspace() or unicodedata.category(ch)[0] in "PZ"
+
+
+def proposals(reading, sentences: list[Sentence], n: int = PROPOSALS) -> list[tuple[Sentence, Span]]:
+    """The span model's best spans as candidates, trimmed of edge punctuation; spans that
+    cross a sentence end are left out (an answer sits in one sentence)."""
+    if reading is None:
+        return []
+    out = []
+    for doc, a, b, _ in reading.best(n):
+        for s in sentences:
+            if s.doc == doc and s.start <= a and b <= s.end:
+                lo, hi = a - s.start, b - s.start
+                while lo < hi and _edge(s.text[lo]):
+                    lo += 1
+                while hi > lo and _edge(s.text[hi - 1]):
+                    hi -= 1
+                if hi > lo:
+                    out.append((s, Span(lo, hi, "phrase", "model")))
+                break
+    return out
+
+
+def span_scores(reading, pairs: list) -> np.ndarray | None:
+    """The span model's score of every candidate."""
+    if reading is None or not pairs:
+        return None
+    return reading.score([(s.doc, s.start + sp.a, s.start + sp.b) for s, sp in pairs])
+
+
+def best_span(scores: np.ndarray | None) -> float:
+    """The best candidate's span score: low when the span model finds no answer in the passages;
+    NaN (no opinion) without a span model."""
+    if scores is None:
+        return float("nan")
+    if not len(scores) or np.isnan(scores).all():
+        return SPAN_FLOOR
+    return float(np.clip(np.nanmax(scores), SPAN_FLOOR, -SPAN_FLOOR))
+
+
+def read(model: AnswerModel, q: Question, sentences: list[Sentence], spans=None,
+         texts: dict[str, str] | None = None) -> Reading:
+    reading = span_reading(spans, q, sentences, texts or {})
+    pairs, Xb = candidates(q, sentences, proposals(reading, sentences))
+    scores = span_scores(reading, pairs)
+    with_spans(Xb, scores)
     X = model.features(q, Xb)
     i, best, margin = best_of(model, X)
     if i < 0:
@@ -70,7 +133,7 @@ def read(model: AnswerModel, q: Question, sentences: list[Sentence]) -> Reading:
         return Reading(top, None, None, None, 0.0, 0.0, 0.0)
     s, sp = pairs[i]
     return Reading(s, s.text[sp.a:sp.b], s.start + sp.a, s.start + sp.b, best,
-                   model.confidence(best, margin), margin, X[i])
+                   model.confidence(best, margin), margin, X[i], best_span(scores))
 
 
 def answer_strength(q: Question, text: str) -> float:
@@ -94,7 +157,7 @@ def answer_strength(q: Question, text: str) -> float:
 # ---- answerability: do the passages say at all? ---------------------------------
 
 SIGNALS = ["top_dense", "lexical_coverage", "missing_top3", "missing_top1", "best_sentence_cover",
-           "places_missing", "english", "heaviest_missing_top3",
+           "places_missing", "english", "heaviest_missing_top3", "span_best",
            # of the chosen candidate (filled by ``with_choice``)
            "confidence", "margin", "cand_sentence_cover", "cand_clause_cover", "cand_proximity",
            "cand_unit_ok", "cand_unit_bad", "cand_p_kind", "cand_year_conflict", "cand_year_absent",
@@ -104,7 +167,7 @@ _CHOSEN = ["sentence_cover", "clause_cover", "proximity", "unit_ok", "unit_bad",
 
 
 def signals(q: Question, contexts: list[str], top_dense: float, coverage: float,
-            sentences: list[Sentence]) -> np.ndarray:
+            sentences: list[Sentence], span_best: float = float("nan")) -> np.ndarray:
     """What tells an on-topic question the documents answer from one they don't:
     how much of the question (idf-weighted) the best passages leave unsaid, and
     how well the chosen candidate fits (see ``with_choice``)."""
@@ -113,11 +176,11 @@ def signals(q: Question, contexts: list[str], top_dense: float, coverage: float,
     heaviest = max(terms.values(), default=0.0)
     missing = max((w for t, w in terms.items() if t not in joined), default=0.0)
     out = np.zeros(len(SIGNALS), np.float32)
-    out[:8] = [top_dense, coverage, 1 - _cover(joined, terms),
+    out[:9] = [top_dense, coverage, 1 - _cover(joined, terms),
                1 - _cover(contexts[0], terms) if contexts else 1.0,
                max((_cover(s.text, terms) for s in sentences), default=0.0),
                float(bool(q.places) and not any(p in joined for p in q.places)),
-               float(q.lang == "en"), missing / heaviest if heaviest else 1.0]
+               float(q.lang == "en"), missing / heaviest if heaviest else 1.0, span_best]
     return out
 
 

@@ -58,6 +58,10 @@ class Settings:
     milvus_collection: str = "qa_chunks"  # an alias: a rebuild fills a new collection, then moves it
 
     # answering
+    # the span model (qa/spans.py) reads question and passage together and scores candidate
+    # spans for the answer ranker; off: faster (no torch at question time), the ranker's
+    # span features read as "no opinion"
+    span_model: bool = True
     # best passage cosine below this: "not in these documents" (a floor for off-topic questions,
     # set before the pool existed; on the pool's 274 answerable questions it wrongly fires on 2)
     abstain_threshold: float = 0.74

@@ -11,6 +11,9 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# engines over fake vectors skip the span model (torch + the real weights); the engines over
+# the real model below turn it on
+os.environ.setdefault("QA_SPAN_MODEL", "0")
 
 from qa.embedding import Encoder, make_encoder  # noqa: E402
 from qa.pipeline import Engine  # noqa: E402
@@ -51,7 +54,7 @@ def encoder() -> Encoder:
 @pytest.fixture(scope="session")
 def engine(encoder, tmp_path_factory) -> Engine:
     """Read-only engine over the real corpus; don't add or remove documents with it."""
-    settings = Settings.from_env(index_dir=tmp_path_factory.mktemp("index"))
+    settings = Settings.from_env(index_dir=tmp_path_factory.mktemp("index"), span_model=True)
     eng = Engine(settings, encoder=encoder)
     eng.build(progress=False)
     return eng
@@ -65,5 +68,5 @@ def scratch(engine, tmp_path) -> Engine:
     shutil.copytree(ROOT / "corpus", corpus)
     shutil.copytree(engine.settings.index_dir, tmp_path / "index",
                     ignore=shutil.ignore_patterns(".lock", ".tmp-*"))
-    settings = Settings.from_env(corpus_dir=corpus, index_dir=tmp_path / "index")
+    settings = Settings.from_env(corpus_dir=corpus, index_dir=tmp_path / "index", span_model=True)
     return Engine(settings, encoder=engine.encoder)

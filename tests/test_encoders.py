@@ -76,12 +76,15 @@ def test_unknown_encoder_is_a_clear_error(model_dir):
 
 @pytest.mark.slow
 def test_query_path_imports_no_torch(engine):
-    """A cold `qa ask` loads onnxruntime, never torch or sentence-transformers."""
+    """A cold `qa ask` loads onnxruntime, never torch or sentence-transformers (the span model
+    included: it serves from its ONNX export)."""
     code = ("import sys, qa; from qa.pipeline import Engine; from qa.settings import Settings; "
             "e = Engine(Settings.from_env(index_dir=sys.argv[1])); a = e.ask('how long is the average patent grant cycle?'); "
             "print(a.status, a.span); "
             "print(sorted(m for m in ('torch', 'sentence_transformers', 'transformers', 'sklearn', 'gradio') if m in sys.modules))")
-    env = {**os.environ, "QA_ENCODER": "onnx", "HF_HUB_OFFLINE": "1"}
+    from qa.spans import ensure_onnx
+    ensure_onnx(engine.settings.model_dir)  # made at setup; the question must not need torch to make it
+    env = {**os.environ, "QA_ENCODER": "onnx", "HF_HUB_OFFLINE": "1", "QA_SPAN_MODEL": "1"}
     out = subprocess.run([sys.executable, "-c", code, str(engine.settings.index_dir)], capture_output=True,
                          text=True, env=env, timeout=120, cwd=ROOT)
     assert out.returncode == 0, out.stderr

@@ -150,6 +150,9 @@ def main() -> None:
 
     print(ensure_model(target))
     print(ensure_onnx(target))
+    from ..spans import ensure_onnx as ensure_span_onnx
+
+    print(ensure_span_onnx(target))
 
 
 if __name__ == "__main__":
