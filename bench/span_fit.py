@@ -129,7 +129,8 @@ def prepare(out: Path) -> None:
                         fold=np.array([ex["fold"] for ex in examples], np.int32),
                         pad=np.array([remap.get(1, 0)], np.int32))
     (out / "data.json").write_text(json.dumps({"texts": [ex["text"] for ex in examples],
-                                               "golds": [ex["golds"] for ex in examples]},
+                                               "golds": [ex["golds"] for ex in examples],
+                                               "folds": fold_of, "questions": len(rows)},
                                               ensure_ascii=False), encoding="utf-8")
     # base weights for a machine without the model: the encoder, and the embedding rows in use
     w = load_file(str(settings.model_dir / "model.safetensors"))
@@ -316,13 +317,17 @@ def train(d: Path) -> None:
 
 def install(d: Path) -> None:
     sys.path.insert(0, str(ROOT))
-    from qa.spans import CV_PATH, MODEL_PATH, pack
+    from qa.spans import CV_META, CV_PATH, MODEL_PATH, pack
     full = dict(np.load(d / "reader-all.npz"))
     meta = json.loads((d / "report.json").read_text()) if (d / "report.json").exists() else {}
     pack({"all": full}, MODEL_PATH, meta.get("all", {}))
     cv = {p.stem.split("-", 1)[1]: dict(np.load(p)) for p in sorted(d.glob("reader-x*.npz"))}
     CV_PATH.parent.mkdir(parents=True, exist_ok=True)
     pack(cv, CV_PATH, {k: v for k, v in meta.items() if k != "all"})
+    side = json.loads((d / "data.json").read_text(encoding="utf-8"))
+    CV_META.write_text(json.dumps({"folds": side["folds"], "fitted_on": f"question pool, {side['questions']} questions",
+                                   "report": {k: v for k, v in meta.items() if k != "all"}},
+                                  indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"wrote {MODEL_PATH} and {CV_PATH} ({len(cv)} cross-fitted)")
 
 

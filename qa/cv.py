@@ -371,6 +371,15 @@ def format_cv(rep: CVReport) -> str:
     return "\n".join(lines)
 
 
+def check_span_folds(fold_of: dict[str, int], fitted: dict[str, int]) -> None:
+    """The span models fitted with fold f held out must have held out the same documents the
+    cross-validation holds out as f, or held-out questions would be read by a model that saw them."""
+    moved = sorted(d for d, f in fold_of.items() if fitted.get(d) != f)
+    if moved:
+        raise RuntimeError(f"eval/span_cv.npz was fitted with other folds ({', '.join(moved)}); refit it "
+                           "with bench/span_fit.py, or run with QA_SPAN_MODEL=0")
+
+
 def run(save: bool = False, progress: bool = True, base: Settings | None = None) -> CVReport:
     """Fit the fusion weights per fold, retrieve every question with them, fit and judge the
     answer model on the same folds; with ``save``, refit both on the whole pool and write them."""
@@ -384,7 +393,8 @@ def run(save: bool = False, progress: bool = True, base: Settings | None = None)
     by_fold = {}
     spans = engine.spans()
     if spans is not None:  # the served span model and the ones fitted with a fold held out
-        from .spans import CV_PATH, MODEL_PATH, SpanModel
+        from .spans import CV_META, CV_PATH, MODEL_PATH, SpanModel
+        check_span_folds(fold_of, json.loads(CV_META.read_text(encoding="utf-8"))["folds"])
         spans = engine._spans = SpanModel(engine.settings.model_dir, (MODEL_PATH, CV_PATH))
     for f in range(N_FOLDS):
         searcher.weights = fit_fusion([t for t, g in zip(tables, fidx) if g != f])

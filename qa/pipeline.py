@@ -174,8 +174,8 @@ class Engine:
         """Bring the index up to date and load model and index now, rather than on the first question."""
         self.build(progress=False)
         self.searcher().search("warm up", 1)
-        if self.spans() is not None:
-            self.spans().use("all")
+        if self.spans() is not None:  # ~1 s: beside serving, not before (a question waits for it)
+            threading.Thread(target=self.spans().use, name="span-model-load", daemon=True).start()
 
     def spans(self):
         """The span model (``qa/spans.py``), loaded on first use; None when settings turn it off."""

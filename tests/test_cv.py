@@ -130,3 +130,13 @@ def test_the_evaluation_corpus_is_made_again_when_the_ingest_code_changes(fake_e
     engine = cv.eval_engine(base)
     assert len(added) == 2
     assert len(list(engine.settings.corpus_dir.glob("*.md"))) == 3 + added[0]
+
+
+def test_span_models_held_out_the_folds_the_cross_validation_holds_out():
+    import json
+    from qa.spans import CV_META
+    fitted = json.loads(CV_META.read_text(encoding="utf-8"))["folds"]
+    cv.check_span_folds(cv.folds(load_pool()), fitted)  # the shipped fits match today's pool
+    moved = {**fitted, "ningbo-ip-complex.md": (fitted["ningbo-ip-complex.md"] + 1) % cv.N_FOLDS}
+    with pytest.raises(RuntimeError, match="ningbo-ip-complex.md"):
+        cv.check_span_folds(moved, fitted)
