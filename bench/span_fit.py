@@ -32,7 +32,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-MAX_LEN = 320
 TARGETS = ("query", "key", "value", "attention.output.dense", "intermediate.dense", "output.dense")
 RANK, ALPHA = 8, 16
 EPOCHS, BATCH, LR = 4, 32, 7e-4
@@ -80,7 +79,7 @@ def prepare(out: Path) -> None:
     from qa.evaluation import squash
     from qa.pool import load_pool
     from qa.settings import Settings
-    from qa.spans import encode, tokenizer
+    from qa.spans import MAX_LEN, encode, tokenizer
 
     rows = load_pool()
     fold_of = folds(rows)
@@ -101,7 +100,7 @@ def prepare(out: Path) -> None:
         for p in chosen:
             text = searcher.texts[p.source][p.start:p.end]
             hit = locate(text, golds, evidence) if golds else None
-            ids, offsets, first = encode(tok, ins.question.asked, text, MAX_LEN)
+            ids, offsets, first = encode(tok, ins.question.asked, text)
             s = e = 0
             if hit:
                 toks = [t for t in range(first, len(ids)) if offsets[t][1] > hit[0] and offsets[t][0] < hit[1]]
@@ -240,6 +239,7 @@ def fit_one(d: Path, data: dict, keep: np.ndarray, device, seed: int = 0, log=pr
 
 
 def _char_f1(p: str, g: str) -> float:
+    # qa.evaluation.char_f1's arithmetic, here because ``train`` runs without the project
     from collections import Counter
     p, g = [c for c in p if c.isalnum()], [c for c in g if c.isalnum()]
     if not p or not g:

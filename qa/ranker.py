@@ -466,8 +466,6 @@ def candidates(q: Question, sentences: list[Sentence],
 
 
 SPAN_FLOOR = -15.0  # span scores are clipped here; a span no passage holds reads as this
-
-
 SPAN_COLUMNS = ("span_gap", "span_top", "span_known")
 
 

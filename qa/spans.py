@@ -11,6 +11,7 @@ does not pick answers.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import threading
@@ -39,9 +40,9 @@ def tokenizer(model_dir: Path):
     return tok
 
 
-def encode(tok, question: str, text: str, max_len: int = MAX_LEN) -> tuple[list[int], list[tuple[int, int]], int]:
-    """Token ids of (question, passage), each token's character range in the passage,
-    and the index of the passage's first token."""
+def encode(tok, question: str, text: str) -> tuple[list[int], list[tuple[int, int]], int]:
+    """Token ids of (question, passage), cut to MAX_LEN by ``tokenizer``, each token's
+    character range in the passage, and the index of the passage's first token."""
     enc = tok.encode(QUERY + question, text)
     seq = enc.sequence_ids
     first = seq.index(1) if 1 in seq else len(seq)
@@ -51,7 +52,6 @@ def encode(tok, question: str, text: str, max_len: int = MAX_LEN) -> tuple[list[
 
 def pack(readers: dict[str, dict[str, np.ndarray]], path: Path, meta: dict | None = None) -> None:
     """Write fitted deltas (``{key: {name: array}}``) to one npz, atomically."""
-    import json
     flat = {f"{key}/{name}": arr for key, arrs in readers.items() for name, arr in arrs.items()}
     flat["meta"] = np.array(json.dumps(meta or {}))
     tmp = path.with_suffix(".tmp.npz")
@@ -139,7 +139,7 @@ class SpanModel:
     def _merge(self, r: dict[str, np.ndarray]) -> None:
         """Base weights + this set's deltas (never on top of another set's)."""
         import torch
-        scale = float(r["scale"]) if "scale" in r else 2.0
+        scale = float(r["scale"])
         with torch.no_grad():
             for n, w in self.base.items():
                 a = torch.tensor(r[f"{n}.A"].astype(np.float32))
@@ -197,18 +197,18 @@ class Reading:
         """Each span's best score over the passages holding it (start + end logit minus the
         passage's null score); NaN where no passage holds it."""
         out = np.full(len(spans), np.nan, np.float32)
+        if not spans:
+            return out
+        docs = np.array([d for d, _, _ in spans], dtype=object)
+        a = np.array([x for _, x, _ in spans])
+        b = np.array([y for _, _, y in spans])
         for src, _, _, s, e, first, starts, ends in self.parts:
-            null = s[0] + e[0]
-            for j, (doc, a, b) in enumerate(spans):
-                if doc != src or a < starts[0] or b > ends[-1]:
-                    continue
-                ts = first + int(np.searchsorted(ends, a, side="right"))  # first token ending after a
-                te = first + int(np.searchsorted(starts, b, side="left")) - 1  # last token starting before b
-                if te < ts:
-                    continue
-                v = float(s[ts] + e[te] - null)
-                if np.isnan(out[j]) or v > out[j]:
-                    out[j] = v
+            ts = first + np.searchsorted(ends, a, side="right")  # first token ending after a
+            te = first + np.searchsorted(starts, b, side="left") - 1  # last token starting before b
+            ok = (docs == src) & (a >= starts[0]) & (b <= ends[-1]) & (te >= ts)
+            v = np.full(len(spans), np.nan, np.float32)
+            v[ok] = s[ts[ok]] + e[te[ok]] - (s[0] + e[0])
+            out = np.fmax(out, v)  # the best passage holding it; NaN where none does
         return out
 
     def best(self, n: int = 2, max_tokens: int = MAX_SPAN_TOKENS) -> list[tuple[str, int, int, float]]:
