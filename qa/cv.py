@@ -31,9 +31,9 @@ from .pipeline import Engine
 from .pool import THIRD_PARTY, load_pool
 from .qkind import fit_kinds
 from .fitting import fit, fit_abstainer, fit_calibration, precision_threshold
-from .ranker import AnswerModel, Question, best_of, candidates, expand, with_spans
-from .reader import PROPOSALS, TOP_PASSAGES, answer_strength, best_span, proposals, sentences_of, signals, \
-    span_reading, span_scores, with_choice
+from .ranker import AnswerModel, Pick, Question, candidates, expand, pick, with_spans
+from .reader import PROPOSALS, SIGNALS, TOP_PASSAGES, answer_strength, best_span, proposals, sentences_of, \
+    signals, span_reading, span_scores, with_choice
 from .retrieve import FUSION, FUSION_PATH, clean_question
 from .settings import Settings
 
@@ -174,13 +174,18 @@ def _q(it: Item):
     return Question(it.row["question"], it.lang, {})
 
 
+def _pick(model: AnswerModel, it: Item, X: np.ndarray | None = None) -> Pick:
+    X = model.features(_q(it), it.X) if X is None else X
+    return pick(model, X, it.texts, float(it.signals[SIGNALS.index("span_best")]))
+
+
 def _top(model: AnswerModel, it: Item) -> tuple[float, float, float]:
     """(F1 of the chosen span, calibrated confidence, EM) for one item."""
-    i, best, margin = best_of(model, model.features(_q(it), it.X))
-    if i < 0:
+    p = _pick(model, it)
+    if p.i < 0:
         return 0.0, 0.0, 0.0
-    em = float(any(squash(it.texts[i]) == squash(g) for g in it.golds))
-    return float(it.f1[i]), model.confidence(best, margin), em
+    em = float(any(squash(it.texts[p.i]) == squash(g) for g in it.golds))
+    return float(it.f1[p.i]), model.confidence(p), em
 
 
 def _kinds(items: list[Item]):
@@ -212,7 +217,7 @@ def fit_answer_model(items: list[Item], inner_folds: list[int], l2: float = L2) 
     Xs = _expanded(items, inner_folds)
     model = fit(_groups(items, Xs), l2)
     model.kinds = _kinds(items)
-    best, margin, correct = [], [], []
+    evidence, correct = [], []
     for f in sorted(set(inner_folds)):
         sel = [g != f for g in inner_folds]
         train = [it for it, keep in zip(items, sel) if keep]
@@ -221,12 +226,11 @@ def fit_answer_model(items: list[Item], inner_folds: list[int], l2: float = L2) 
         for it, g in zip(items, inner_folds):
             if g != f or not it.golds or not len(it.X):
                 continue
-            i, b, m = best_of(inner, inner.features(_q(it), it.X))
-            best.append(b)
-            margin.append(m)
-            correct.append(it.f1[i] >= CORRECT_F1)
-    model.calib = fit_calibration(np.array(best), np.array(margin), np.array(correct))
-    conf = np.array([model.confidence(b, m) for b, m in zip(best, margin)])
+            p = _pick(inner, it)
+            evidence.append(p.evidence)
+            correct.append(it.f1[p.i] >= CORRECT_F1)
+    model.calib = fit_calibration(np.array(evidence), np.array(correct))
+    conf = np.array([model.calib.p(e) for e in evidence])
     model.threshold = precision_threshold(conf, np.array(correct, dtype=float), PRECISION_TARGET)
     # answerability, on the items the rules let through, with this model's own confidence
     S, y = [], []
@@ -241,8 +245,8 @@ def fit_answer_model(items: list[Item], inner_folds: list[int], l2: float = L2) 
 
 def _signals(model: AnswerModel, it: Item) -> np.ndarray:
     X = model.features(_q(it), it.X)
-    i, best, margin = best_of(model, X)
-    return with_choice(it.signals, model.confidence(best, margin), margin, X[i])
+    p = _pick(model, it, X)
+    return with_choice(it.signals, model.confidence(p), p.margin, X[p.i])
 
 
 def abstains(model: AnswerModel, it: Item) -> bool:

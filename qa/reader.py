@@ -15,7 +15,7 @@ import numpy as np
 
 from .candidates import NUMERIC, Span, sentence_spans
 from .chunking import split_sentences
-from .ranker import EXPANDED, SPAN_FLOOR, AnswerModel, Question, Sentence, _cover, best_of, candidates, \
+from .ranker import EXPANDED, SPAN_FLOOR, AnswerModel, Question, Sentence, _cover, candidates, pick, \
     clause_ranges, proximity, with_spans
 
 TOP_PASSAGES = 3
@@ -127,13 +127,15 @@ def read(model: AnswerModel, q: Question, sentences: list[Sentence], spans=None,
     scores = span_scores(reading, pairs)
     with_spans(Xb, scores)
     X = model.features(q, Xb)
-    i, best, margin = best_of(model, X)
+    sb = best_span(scores)
+    p = pick(model, X, [s.text[sp.a:sp.b] for s, sp in pairs], sb)
+    i = p.i
     if i < 0:
         top = max(sentences, key=lambda s: (s.dense_gap, -s.passage_rank), default=None)
         return Reading(top, None, None, None, 0.0, 0.0, 0.0)
     s, sp = pairs[i]
-    return Reading(s, s.text[sp.a:sp.b], s.start + sp.a, s.start + sp.b, best,
-                   model.confidence(best, margin), margin, X[i], best_span(scores))
+    return Reading(s, s.text[sp.a:sp.b], s.start + sp.a, s.start + sp.b, p.score,
+                   model.confidence(p), p.margin, X[i], sb)
 
 
 def answer_strength(q: Question, text: str) -> float:

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from qa.fitting import fit, fit_calibration, precision_threshold
-from qa.ranker import EXPANDED, INDEX, Question, Sentence, best_of, candidates, load_model
+from qa.ranker import CALIBRATION, EXPANDED, INDEX, Question, Sentence, best_of, candidates, load_model, pick
 from qa.reader import read
 
 
@@ -50,19 +50,32 @@ def test_listwise_fit_learns_what_marks_the_right_candidate():
     assert np.mean(hits) > 0.8
 
 
+def _evidence(best: np.ndarray, nested: np.ndarray) -> np.ndarray:
+    E = np.zeros((len(best), len(CALIBRATION)), np.float32)
+    E[:, CALIBRATION.index("score")] = best
+    E[:, CALIBRATION.index("runner_up_nested")] = nested
+    return E
+
+
 def test_calibration_and_threshold():
     rng = np.random.default_rng(1)
-    best = rng.normal(size=400)
-    correct = (rng.random(400) < 1 / (1 + np.exp(-2 * best))).astype(float)
-    a, b, c = fit_calibration(best, np.zeros(400), correct)
-    assert a > 0  # higher scores, more often right
-    conf = 1 / (1 + np.exp(-(a * best + c)))
+    best, nested = rng.normal(size=400), rng.random(400) < 0.5
+    # right more often at higher scores, less often when the runner-up is the same answer with other bounds
+    right_p = lambda b, n: 1 / (1 + np.exp(-(2 * b - 1.5 * n)))  # noqa: E731
+    correct = (rng.random(400) < right_p(best, nested)).astype(float)
+    calib = fit_calibration(_evidence(best, nested), correct)
+    assert calib.coef[CALIBRATION.index("score")] > 0 > calib.coef[CALIBRATION.index("runner_up_nested")]
+    conf = np.array([calib.p(e) for e in _evidence(best, nested)])
     t = precision_threshold(conf, correct, 0.9)
     # judged on fresh questions from the same process: about the target, not far above or below
-    fresh = rng.normal(size=20000)
-    right = rng.random(20000) < 1 / (1 + np.exp(-2 * fresh))
-    shown = 1 / (1 + np.exp(-(a * fresh + c))) >= t
+    fresh, fn = rng.normal(size=5000), rng.random(5000) < 0.5
+    right = rng.random(5000) < right_p(fresh, fn)
+    shown = np.array([calib.p(e) for e in _evidence(fresh, fn)]) >= t
     assert 0.87 <= right[shown].mean() <= 0.97 and shown.mean() > 0.1
+    # a missing reading (no span model: NaN) reads as the training mean, not as zero
+    e = _evidence(np.array([1.0]), np.array([0.0]))[0]
+    e[CALIBRATION.index("span_best")] = np.nan
+    assert 0 < calib.p(e) < 1
     assert precision_threshold(conf, np.zeros(400), 0.9) > conf.max() - 0.2  # nothing right: show little
 
 
@@ -73,6 +86,22 @@ def test_model_round_trip(tmp_path):
     X = np.random.default_rng(2).normal(size=(5, len(EXPANDED))).astype(np.float32)
     assert np.allclose(model.scores(X), again.scores(X), atol=1e-4)
     assert 0 < model.threshold <= 1 and model.abstain is not None
+    texts = ["12.3%", "同比增长12.3%", "3.5万件", "2022年", "215家"]
+    p, q = pick(model, X, texts, 2.0), pick(again, X, texts, 2.0)
+    assert p.i == q.i and abs(model.confidence(p) - again.confidence(q)) < 1e-5
+
+
+def test_pick_reads_the_runner_up():
+    model = load_model()
+    X = np.random.default_rng(3).normal(size=(3, len(EXPANDED))).astype(np.float32)
+    order = np.argsort(-model.scores(X))
+    texts = ["", "", ""]
+    texts[order[0]], texts[order[1]], texts[order[2]] = "12.3%", "增长12.3%", "3.5万件"
+    p = pick(model, X, texts, 1.0)
+    assert p.i == order[0] and p.evidence[CALIBRATION.index("runner_up_nested")] == 1.0
+    texts[order[1]] = "9%"
+    assert pick(model, X, texts, 1.0).evidence[CALIBRATION.index("runner_up_nested")] == 0.0
+    assert pick(model, X[:0], [], 1.0).i == -1 and model.confidence(pick(model, X[:0], [], 1.0)) == 0.0
 
 
 @pytest.mark.parametrize("question,text,want", [
