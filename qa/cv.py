@@ -32,14 +32,16 @@ from .pool import THIRD_PARTY, load_pool
 from .qkind import fit_kinds
 from .fitting import fit, fit_abstainer, fit_calibration, precision_threshold
 from .ranker import AnswerModel, Pick, Question, candidates, expand, pick, with_spans
-from .reader import PROPOSALS, SIGNALS, TOP_PASSAGES, answer_strength, best_span, proposals, sentences_of, \
-    signals, span_reading, span_scores, with_choice
+from .reader import PROPOSALS, SIGNALS, TOP_PASSAGES, answer_strength, best_span, lead_with, proposals, \
+    sentences_of, signals, span_reading, span_scores, with_choice
 from .retrieve import FUSION, FUSION_PATH, clean_question
-from .settings import Settings
+from .settings import ROOT, Settings
 
 logger = logging.getLogger(__name__)
 
 N_FOLDS = 5
+# which fold holds each document out, fixed when the span models were fitted for it
+FOLDS_PATH = ROOT / "eval" / "folds.json"
 CORRECT_F1 = 0.8  # a shown span counts as right at char F1 >= .8 against a gold answer
 PRECISION_TARGET = 0.9
 # Ranker regularisation: held-out F1 .625/.629/.631 at 1/3/10 (and .62 at 30; 434 pool). On the 781
@@ -88,14 +90,24 @@ def eval_engine(base: Settings | None = None):
     return Engine(settings)
 
 
-def folds(rows: list[dict], n: int = N_FOLDS) -> dict[str, int]:
-    """Whole documents to folds, balancing question counts (largest first)."""
+def pinned_folds() -> dict[str, int]:
+    """The committed document → fold assignment (``eval/folds.json``)."""
+    return json.loads(FOLDS_PATH.read_text(encoding="utf-8")) if FOLDS_PATH.exists() else {}
+
+
+def folds(rows: list[dict], n: int = N_FOLDS, pinned: dict[str, int] | None = None) -> dict[str, int]:
+    """Whole documents to folds. Documents in ``pinned`` (default: ``eval/folds.json``) keep their
+    fold, so adding questions never moves a document under the span fits made for it; the others
+    go, largest first, to the fold with the fewest questions."""
+    pinned = pinned_folds() if pinned is None else pinned
     sizes: dict[str, int] = {}
     for r in rows:
         sizes[r["doc"]] = sizes.get(r["doc"], 0) + 1
+    out = {d: pinned[d] for d in sizes if d in pinned and pinned[d] < n}
     load = [0] * n
-    out = {}
-    for doc in sorted(sizes, key=lambda d: (-sizes[d], d)):
+    for d, f in out.items():
+        load[f] += sizes[d]
+    for doc in sorted(set(sizes) - set(out), key=lambda d: (-sizes[d], d)):
         f = int(np.argmin(load))
         out[doc] = f
         load[f] += sizes[doc]
@@ -115,6 +127,8 @@ class Item:
     f1: np.ndarray = field(default_factory=lambda: np.zeros(0))  # each candidate's F1
     texts: list[str] = field(default_factory=list)
     signals: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    hits: list[bool] = field(default_factory=list)  # which retrieved passages hold the evidence
+    passage: np.ndarray = field(default_factory=lambda: np.zeros(0, int))  # each candidate's passage rank
 
 
 def collect(engine, rows: list[dict], k: int = 10, progress: bool = True, span_key=None) -> list[Item]:
@@ -137,9 +151,11 @@ def collect(engine, rows: list[dict], k: int = 10, progress: bool = True, span_k
         with_spans(X, scores)
         texts = [s.text[sp.a:sp.b] for s, sp in pairs]
         f1 = np.array([max((char_f1(t, g) for g in golds), default=0.0) for t in texts])
+        hits = [first_hit([p.text], evidence) == 1 for p in out.passages[:k]] if evidence else []
         items.append(Item(row, out.question.lang, rank, golds, out.reason, X, f1, texts,
                           signals(out.question, out.contexts, out.top_dense, out.coverage, sents,
-                                  best_span(scores))))
+                                  best_span(scores)),
+                          hits, np.array([s.passage_rank for s, _ in pairs], dtype=int)))
     return items
 
 
@@ -257,15 +273,24 @@ def abstains(model: AnswerModel, it: Item) -> bool:
     return model.abstain is not None and model.abstain.p(_signals(model, it)) >= model.abstain.threshold
 
 
+def shown_rank(model: AnswerModel, it: Item) -> int | None:
+    """Rank of the first passage with the evidence once the pick's passage leads, as ``ask()`` orders
+    them (items collected without ``hits`` keep their retrieval rank)."""
+    if not it.hits or not len(it.passage):
+        return it.rank
+    order = lead_with(it.hits, int(it.passage[_pick(model, it).i]))
+    return next((r for r, hit in enumerate(order, 1) if hit), None)
+
+
 def score(items: list[Item], model: AnswerModel) -> dict:
     """The quality table's numbers for one set of items."""
     ans = [it for it in items if it.golds]
     una = [it for it in items if not it.golds]
-    ranks = [it.rank for it in ans]
-    en = [it.rank for it in ans if it.lang == "en"]
-    r_at = lambda rs, k: float(np.mean([r is not None and r <= k for r in rs])) if rs else float("nan")  # noqa: E731
     picked = [_top(model, it) for it in ans]
     gone = [abstains(model, it) for it in ans]
+    ranks = [it.rank if g else shown_rank(model, it) for it, g in zip(ans, gone)]
+    en = [r for r, it in zip(ranks, ans) if it.lang == "en"]
+    r_at = lambda rs, k: float(np.mean([r is not None and r <= k for r in rs])) if rs else float("nan")  # noqa: E731
     f1 = [p[0] if not g else 0.0 for p, g in zip(picked, gone)]
     em = [p[2] if not g else 0.0 for p, g in zip(picked, gone)]
     shown = [(p[0] >= CORRECT_F1) for p, g in zip(picked, gone) if not g and p[1] >= model.threshold]

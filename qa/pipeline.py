@@ -11,7 +11,7 @@ import logging
 import re
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from . import chunking, corpus
 from .embedding import Encoder, make_encoder
@@ -20,7 +20,7 @@ from .build import BuildReport, IndexBuilder
 from .index import IndexStore, StoredIndex
 from .answer import abstain_reason
 from .ranker import Question, load_model
-from .reader import TOP_PASSAGES, read, sentences_of, signals, with_choice
+from .reader import TOP_PASSAGES, lead_with, read, sentences_of, signals, with_choice
 from .retrieve import HybridSearcher, check_k, clean_question
 from .schema import REASONS, Answer, Passage
 from .settings import Settings
@@ -253,7 +253,9 @@ class Engine:
                 return Answer(q.asked, None, None, None, shown, reason=REASONS["unsupported"],
                               reason_code="unsupported", kind=q.kind)
         confident = r.text is not None and r.confidence >= model.threshold
-        return Answer(q.asked, r.text if confident else None, s.text, s.passage, shown,
+        # the passage the answer was read from leads; ranks count the order shown
+        shown = [replace(p, rank=i) for i, p in enumerate(lead_with(out.passages, s.passage_rank)[:out.k], 1)]
+        return Answer(q.asked, r.text if confident else None, s.text, shown[0], shown,
                       confidence=round(r.confidence, 3), start=r.start, end=r.end, sentence_start=s.start,
                       sentence_end=s.end, status="answer" if confident else "sentence", span=r.text,
                       kind=q.kind)

@@ -46,7 +46,7 @@ class Answer:
     answer: str | None  # the span, when status == "answer"
     sentence: str | None  # the source sentence holding the best span (or the best sentence)
     passage: Passage | None  # the passage holding the sentence
-    passages: list[Passage] = field(default_factory=list)
+    passages: list[Passage] = field(default_factory=list)  # the answer's passage first, then retrieval order
     confidence: float = 0.0  # estimated probability that ``span`` is right
     start: int | None = None  # span offsets into the source file
     end: int | None = None

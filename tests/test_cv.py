@@ -66,6 +66,15 @@ def test_folds_keep_documents_whole_and_balanced():
     assert len(sizes) == cv.N_FOLDS and max(sizes.values()) <= 2.2 * min(sizes.values())
 
 
+def test_folds_keep_pinned_documents_where_they_are():
+    rows = [{"doc": d} for d, n in (("a", 50), ("b", 40), ("c", 30), ("d", 5)) for _ in range(n)]
+    free = cv.folds(rows, n=2, pinned={})
+    assert free == {"a": 0, "b": 1, "c": 1, "d": 0}
+    # a pinned document stays put however the counts move; the rest fill the lighter fold
+    assert cv.folds(rows, n=2, pinned={"c": 0, "x": 1}) == {"c": 0, "a": 1, "b": 0, "d": 1}
+    assert cv.folds(load_pool()) == cv.pinned_folds()  # every pool document is pinned
+
+
 def _item(doc, rng, flip=False):
     """A made-up question: 12 candidates, the right one marked by its proximity (or, in flipped
     documents, by its clause cover), so a model fitted on other documents fails on flipped ones."""
@@ -79,6 +88,23 @@ def _item(doc, rng, flip=False):
     row = {"doc": doc, "question": "多少件？", "kind": "count", "lang": "zh", "id": f"{doc}-{right}"}
     return cv.Item(row, "zh", 1, ["1件"], "", X, f1, [str(i) for i in range(12)],
                    np.zeros(len(SIGNALS), np.float32))
+
+
+def test_recall_counts_the_passages_in_the_order_ask_shows_them():
+    rng = np.random.default_rng(1)
+    items = [_item(f"d{i}", rng) for i in range(10) for _ in range(12)]
+    model = cv.fit_answer_model(items, [i // 12 % 5 for i in range(len(items))])
+    it = items[0]
+    i = cv._pick(model, it).i
+    it.hits, it.passage = [True, False, True, False], np.zeros(len(it.X), int)
+    it.passage[i] = 2  # the pick was read from the third passage, which holds the evidence
+    assert cv.shown_rank(model, it) == 1
+    it.hits = [False, True, False, False]  # it does not: the retrieval order shifts down by one
+    assert cv.shown_rank(model, it) == 3
+    it.passage[i] = 0
+    assert cv.shown_rank(model, it) == 2
+    it.hits = []  # collected without hits: the retrieval rank stands
+    assert cv.shown_rank(model, it) == it.rank
 
 
 def test_held_out_folds_are_judged_by_a_model_that_never_saw_them():

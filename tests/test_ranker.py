@@ -4,7 +4,7 @@ import pytest
 
 from qa.fitting import fit, fit_calibration, precision_threshold
 from qa.ranker import CALIBRATION, EXPANDED, INDEX, Question, Sentence, best_of, candidates, load_model, pick
-from qa.reader import read
+from qa.reader import lead_with, read
 
 
 def _sentence(text, rank=0):
@@ -193,3 +193,9 @@ def test_a_blank_span_is_a_candidate_and_a_feature():
     assert f["科研成果转移转化"][INDEX["blank"]] == 1
     inside = [t for t, x in f.items() if x[INDEX["in_blank"]] == 1]
     assert inside and all(t in "科研成果转移转化" for t in inside)
+
+
+def test_lead_with_moves_one_item_to_the_front():
+    assert lead_with(["a", "b", "c", "d"], 2) == ["c", "a", "b", "d"]
+    assert lead_with(["a", "b"], 0) == ["a", "b"]
+    assert lead_with(["a", "b"], 5) == ["a", "b"]  # out of range: unchanged

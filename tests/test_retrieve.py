@@ -55,6 +55,27 @@ def test_low_confidence_gives_the_sentence_not_an_answer(engine):
             assert ans.answer is None and ans.reason_code and ans.reason
 
 
+def test_the_answer_passage_leads_the_passages(engine):
+    """ask() lists the passage its answer was read from first, the rest in retrieval order, even
+    when k is smaller than the number of passages the reader reads."""
+    seen = 0
+    for q in ("宁波发明专利平均授权周期缩短到多少天？", "How much did Hangzhou raise through IP pledge financing?",
+              "宁波知识产权综合体有哪些服务？", "杭州的知识产权质押融资为何能快速增长？"):
+        top = [(p.source, p.start) for p in engine.retrieve(q, k=10)]
+        for k in (1, 2, 5):
+            a = engine.ask(q, k=k)
+            if a.status == "not_found":
+                continue
+            seen += 1
+            got = [(p.source, p.start) for p in a.passages]
+            assert len(got) == k and got[0] == (a.passage.source, a.passage.start)
+            assert a.sentence in a.passage.text
+            assert [p.rank for p in a.passages] == list(range(1, k + 1))
+            rest = [t for t in top if t != got[0]]
+            assert got[1:] == rest[:k - 1]  # the others keep their retrieval order
+    assert seen
+
+
 @pytest.mark.parametrize("question", [
     "What was Ningbo's IP pledge financing amount in 2024?",
     "上海市2023年有效发明专利拥有量是多少件？",
