@@ -10,8 +10,8 @@ import pytest
 
 from conftest import DEV, ROOT
 from qa import cv
-from qa.evaluation import squash
-from qa.pool import POOL_DIR, THIRD_PARTY, load_pool, resolve
+from qa.evaluation import load_gold, squash
+from qa.pool import POOL_DIR, THIRD_PARTY, load_pool, pool_questions, resolve
 from qa.ranker import FEATURES, INDEX
 from qa.reader import SIGNALS
 
@@ -29,11 +29,11 @@ def test_the_pool_covers_every_document_and_kind():
     assert {r.get("style") for r in rows} >= {"reworded", "colloquial"}
 
 
-
 def test_no_pool_question_is_a_dev_question():
     # dev.jsonl is for reporting only: a question the models are fitted on must not be one it reports
-    dev = {squash(json.loads(line)["question"]) for line in DEV.read_text(encoding="utf-8").splitlines() if line.strip()}
-    assert dev and not [r["id"] for r in load_pool() if squash(r["question"]) in dev]
+    dev = {squash(r["question"]) for r in load_gold(DEV)}
+    assert dev and not [q for q in pool_questions() if squash(q) in dev]
+
 
 def test_third_party_rows_store_offsets_not_text():
     for path in POOL_DIR.glob("*.jsonl"):
