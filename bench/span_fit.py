@@ -4,6 +4,7 @@ deltas on its linear layers and a start/end head, fitted on the question pool.
     python bench/span_fit.py prepare [--dir .span]      # CPU, ~30 s: examples + base weights
     python bench/span_fit.py train [--dir .span]        # 6 fits: ~2.5 min on one H200,
                                                         # about an hour each on 2 CPU cores
+                                                        # (--only all: the served one alone)
     python bench/span_fit.py install [--dir .span]      # the full fit -> qa/data/span_model.npz,
                                                         # the held-out ones -> eval/span_cv.npz
 
@@ -290,7 +291,7 @@ def diagnose(model, head, data: dict, side: dict, sel: np.ndarray, device) -> di
             "null wins (unanswerable)": float(np.mean(una)) if una else float("nan")}
 
 
-def train(d: Path) -> None:
+def train(d: Path, only: list[str] | None = None) -> None:
     import torch
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     data = dict(np.load(d / "data.npz"))
@@ -299,9 +300,11 @@ def train(d: Path) -> None:
     sets = [()] + [(f,) for f in folds]
     if "--pairs" in sys.argv:
         sets += list(itertools.combinations(folds, 2))
-    report = {}
+    report = json.loads((d / "report.json").read_text()) if only and (d / "report.json").exists() else {}
     for held in sets:
         key = "x" + "".join(map(str, held)) if held else "all"
+        if only and key not in only:
+            continue
         t0 = time.time()
         print(f"fit {key} on {device}", flush=True)
         keep = ~np.isin(data["fold"], held)
@@ -322,6 +325,9 @@ def install(d: Path) -> None:
     meta = json.loads((d / "report.json").read_text()) if (d / "report.json").exists() else {}
     pack({"all": full}, MODEL_PATH, meta.get("all", {}))
     cv = {p.stem.split("-", 1)[1]: dict(np.load(p)) for p in sorted(d.glob("reader-x*.npz"))}
+    if not cv:  # ``train --only all``: the cross-fitted ones stay as they are
+        print(f"wrote {MODEL_PATH} ({CV_PATH} unchanged: no cross-fitted readers in {d})")
+        return
     CV_PATH.parent.mkdir(parents=True, exist_ok=True)
     pack(cv, CV_PATH, {k: v for k, v in meta.items() if k != "all"})
     side = json.loads((d / "data.json").read_text(encoding="utf-8"))
@@ -335,8 +341,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("step", choices=["prepare", "train", "install"])
     ap.add_argument("--dir", type=Path, default=ROOT / ".span")
+    ap.add_argument("--only", default="", help="train: fit only these, comma-separated (all, x0 … x4)")
+    ap.add_argument("--pairs", action="store_true", help="train: also one fit per pair of held-out folds")
     a = ap.parse_args()
-    {"prepare": prepare, "train": train, "install": install}[a.step](a.dir)
+    if a.step == "train":
+        train(a.dir, [k for k in a.only.split(",") if k] or None)
+    else:
+        {"prepare": prepare, "install": install}[a.step](a.dir)
 
 
 if __name__ == "__main__":
