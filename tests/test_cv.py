@@ -35,6 +35,16 @@ def test_no_pool_question_is_a_dev_question():
     assert dev and not [q for q in pool_questions() if squash(q) in dev]
 
 
+def test_unseen_batches_are_valid_and_in_no_fit():
+    # eval/unseen/ judges the shipped models: its rows must load, and be neither pool nor dev questions
+    batches = sorted((ROOT / "eval" / "unseen").glob("*.jsonl"))
+    assert batches
+    rows = load_pool(batches)
+    fitted = {squash(q) for q in pool_questions()} | {squash(r["question"]) for r in load_gold(DEV)}
+    assert not [r["id"] for r in rows if squash(r["question"]) in fitted]
+    assert not {r["id"] for r in rows} & {r["id"] for r in load_pool()}
+
+
 def test_third_party_rows_store_offsets_not_text():
     for path in POOL_DIR.glob("*.jsonl"):
         for line in path.read_text(encoding="utf-8").splitlines():
