@@ -3,7 +3,8 @@ deltas on its linear layers and a start/end head, fitted on the question pool.
 
     python bench/span_fit.py prepare [--dir .span]      # CPU, ~30 s: examples + base weights
     python bench/span_fit.py train [--dir .span]        # 6 fits: ~2.5 min on one H200,
-                                                        # about an hour each on 2 CPU cores
+                                                        # about an hour each on 2 CPU cores,
+                                                        # ~25 min with --bf16 (avx512_bf16)
                                                         # (--only all: the served one alone)
     python bench/span_fit.py install [--dir .span]      # the full fit -> qa/data/span_model.npz,
                                                         # the held-out ones -> eval/span_cv.npz
@@ -195,7 +196,19 @@ def _logits(model, head, ids, length, first):
     return lg[..., 0], lg[..., 1]
 
 
-def fit_one(d: Path, data: dict, keep: np.ndarray, device, seed: int = 0, log=print):
+def batches(idx: np.ndarray, length: np.ndarray, rng, size: int = BATCH, pool: int = 8) -> list[np.ndarray]:
+    """One epoch's batches: shuffled, then sorted by length inside runs of ``pool`` batches, so a
+    batch pads to lengths near its own (~20% less compute on CPU) and the batch order stays random."""
+    order = rng.permutation(idx)
+    out = []
+    for i in range(0, len(order), size * pool):
+        run = order[i:i + size * pool]
+        run = run[np.argsort(length[run], kind="stable")]
+        out += [run[j:j + size] for j in range(0, len(run), size)]
+    return [out[k] for k in rng.permutation(len(out))]
+
+
+def fit_one(d: Path, data: dict, keep: np.ndarray, device, seed: int = 0, log=print, bf16: bool = False):
     import torch
     torch.manual_seed(seed)
     model = _model(d, device)
@@ -213,12 +226,11 @@ def fit_one(d: Path, data: dict, keep: np.ndarray, device, seed: int = 0, log=pr
     T = {k: torch.tensor(v, device=device) for k, v in data.items() if k in ("ids", "length", "first", "start", "end")}
     model.train()
     for ep in range(EPOCHS):
-        order = rng.permutation(idx)
         total = 0.0
-        for i in range(0, len(order), BATCH):
-            b = torch.tensor(order[i:i + BATCH], device=device)
+        for chunk in batches(idx, data["length"], rng):
+            b = torch.tensor(chunk, device=device)
             L = int(T["length"][b].max())
-            with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16 or device.type == "cuda"):
                 s, e = _logits(model, head, T["ids"][b, :L].long(), T["length"][b], T["first"][b])
             w = torch.where(T["start"][b] > 0, 1.0, NULL_WEIGHT)
             ce = (torch.nn.functional.cross_entropy(s.float(), T["start"][b].long(), reduction="none")
@@ -252,7 +264,7 @@ def _char_f1(p: str, g: str) -> float:
     return 2 * pr * rc / (pr + rc)
 
 
-def diagnose(model, head, data: dict, side: dict, sel: np.ndarray, device) -> dict:
+def diagnose(model, head, data: dict, side: dict, sel: np.ndarray, device, bf16: bool = False) -> dict:
     """On the selected examples' questions: F1 of the best span over each question's passages,
     and how often the null score wins on unanswerable questions."""
     import torch
@@ -264,7 +276,8 @@ def diagnose(model, head, data: dict, side: dict, sel: np.ndarray, device) -> di
             b = idx[i:i + 128]
             L = int(data["length"][b].max())
             t = lambda k: torch.tensor(data[k][b], device=device)  # noqa: E731
-            s, e = _logits(model, head, t("ids")[:, :L].long(), t("length"), t("first"))
+            with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16):
+                s, e = _logits(model, head, t("ids")[:, :L].long(), t("length"), t("first"))
             s, e = s.float().cpu().numpy(), e.float().cpu().numpy()
             for row, j in enumerate(b):
                 n, f = data["length"][j], data["first"][j]
@@ -291,7 +304,7 @@ def diagnose(model, head, data: dict, side: dict, sel: np.ndarray, device) -> di
             "null wins (unanswerable)": float(np.mean(una)) if una else float("nan")}
 
 
-def train(d: Path, only: list[str] | None = None) -> None:
+def train(d: Path, only: list[str] | None = None, bf16: bool = False) -> None:
     import torch
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     data = dict(np.load(d / "data.npz"))
@@ -308,25 +321,31 @@ def train(d: Path, only: list[str] | None = None) -> None:
         t0 = time.time()
         print(f"fit {key} on {device}", flush=True)
         keep = ~np.isin(data["fold"], held)
-        model, head, out = fit_one(d, data, keep, device)
+        bf16 = bf16 or device.type == "cuda"
+        model, head, out = fit_one(d, data, keep, device, bf16=bf16)
         np.savez(d / f"reader-{key}.npz", **out)
-        report[key] = {"train": diagnose(model, head, data, side, keep, device),
-                       "held": diagnose(model, head, data, side, ~keep, device) if held else None,
+        report[key] = {"bf16": bf16,
+                       "train": diagnose(model, head, data, side, keep, device, bf16),
+                       "held": diagnose(model, head, data, side, ~keep, device, bf16) if held else None,
                        "seconds": round(time.time() - t0, 1)}
         print(json.dumps({key: report[key]}), flush=True)
+        (d / "report.json").write_text(json.dumps(report, indent=1))  # after each fit: a stopped run keeps its finished ones
         del model, head
-    (d / "report.json").write_text(json.dumps(report, indent=1))
 
 
 def install(d: Path) -> None:
     sys.path.insert(0, str(ROOT))
     from qa.spans import CV_META, CV_PATH, MODEL_PATH, pack
-    full = dict(np.load(d / "reader-all.npz"))
     meta = json.loads((d / "report.json").read_text()) if (d / "report.json").exists() else {}
-    pack({"all": full}, MODEL_PATH, meta.get("all", {}))
     cv = {p.stem.split("-", 1)[1]: dict(np.load(p)) for p in sorted(d.glob("reader-x*.npz"))}
-    if not cv:  # ``train --only all``: the cross-fitted ones stay as they are
-        print(f"wrote {MODEL_PATH} ({CV_PATH} unchanged: no cross-fitted readers in {d})")
+    # ``train --only all`` or ``--only x0,…``: whichever side was not refitted stays as it is
+    if (d / "reader-all.npz").exists():
+        pack({"all": dict(np.load(d / "reader-all.npz"))}, MODEL_PATH, meta.get("all", {}))
+        print(f"wrote {MODEL_PATH}")
+    else:
+        print(f"{MODEL_PATH} unchanged: no reader-all.npz in {d}")
+    if not cv:
+        print(f"{CV_PATH} unchanged: no cross-fitted readers in {d}")
         return
     CV_PATH.parent.mkdir(parents=True, exist_ok=True)
     pack(cv, CV_PATH, {k: v for k, v in meta.items() if k != "all"})
@@ -334,7 +353,7 @@ def install(d: Path) -> None:
     CV_META.write_text(json.dumps({"folds": side["folds"], "fitted_on": f"question pool, {side['questions']} questions",
                                    "report": {k: v for k, v in meta.items() if k != "all"}},
                                   indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    print(f"wrote {MODEL_PATH} and {CV_PATH} ({len(cv)} cross-fitted)")
+    print(f"wrote {CV_PATH} ({len(cv)} cross-fitted)")
 
 
 def main() -> None:
@@ -343,9 +362,11 @@ def main() -> None:
     ap.add_argument("--dir", type=Path, default=ROOT / ".span")
     ap.add_argument("--only", default="", help="train: fit only these, comma-separated (all, x0 … x4)")
     ap.add_argument("--pairs", action="store_true", help="train: also one fit per pair of held-out folds")
+    ap.add_argument("--bf16", action="store_true",
+                    help="train: bfloat16 autocast on CPU too (always on CUDA); ~1.7x faster on CPUs with avx512_bf16")
     a = ap.parse_args()
     if a.step == "train":
-        train(a.dir, [k for k in a.only.split(",") if k] or None)
+        train(a.dir, [k for k in a.only.split(",") if k] or None, bf16=a.bf16)
     else:
         {"prepare": prepare, "install": install}[a.step](a.dir)
 
