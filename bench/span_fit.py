@@ -230,7 +230,7 @@ def fit_one(d: Path, data: dict, keep: np.ndarray, device, seed: int = 0, log=pr
         for chunk in batches(idx, data["length"], rng):
             b = torch.tensor(chunk, device=device)
             L = int(T["length"][b].max())
-            with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16 or device.type == "cuda"):
+            with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16):
                 s, e = _logits(model, head, T["ids"][b, :L].long(), T["length"][b], T["first"][b])
             w = torch.where(T["start"][b] > 0, 1.0, NULL_WEIGHT)
             ce = (torch.nn.functional.cross_entropy(s.float(), T["start"][b].long(), reduction="none")
@@ -307,6 +307,7 @@ def diagnose(model, head, data: dict, side: dict, sel: np.ndarray, device, bf16:
 def train(d: Path, only: list[str] | None = None, bf16: bool = False) -> None:
     import torch
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    bf16 = bf16 or device.type == "cuda"  # decided once: fit and diagnosis run the same precision
     data = dict(np.load(d / "data.npz"))
     side = json.loads((d / "data.json").read_text(encoding="utf-8"))
     folds = sorted(set(data["fold"].tolist()))
@@ -321,7 +322,6 @@ def train(d: Path, only: list[str] | None = None, bf16: bool = False) -> None:
         t0 = time.time()
         print(f"fit {key} on {device}", flush=True)
         keep = ~np.isin(data["fold"], held)
-        bf16 = bf16 or device.type == "cuda"
         model, head, out = fit_one(d, data, keep, device, bf16=bf16)
         np.savez(d / f"reader-{key}.npz", **out)
         report[key] = {"bf16": bf16,
