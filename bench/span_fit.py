@@ -25,6 +25,7 @@ token for a passage without it.
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import json
 import math
@@ -209,7 +210,8 @@ def batches(idx: np.ndarray, length: np.ndarray, rng, size: int = BATCH, pool: i
     return [out[k] for k in rng.permutation(len(out))]
 
 
-def fit_one(d: Path, data: dict, keep: np.ndarray, device, seed: int = 0, log=print, bf16: bool = False):
+def fit_one(d: Path, data: dict, keep: np.ndarray, device, seed: int = 0, log=functools.partial(print, flush=True),
+            bf16: bool = False):
     import torch
     torch.manual_seed(seed)
     model = _model(d, device)
@@ -242,7 +244,7 @@ def fit_one(d: Path, data: dict, keep: np.ndarray, device, seed: int = 0, log=pr
             opt.step()
             sched.step()
             total += float(loss.detach()) * len(b)
-        log(f"    epoch {ep + 1}: loss {total / len(idx):.3f}", flush=True)
+        log(f"    epoch {ep + 1}: loss {total / len(idx):.3f}")
     model.eval()
     out = {f"{name}.A": a.detach().cpu().numpy().astype(np.float16) for name, (a, b) in lora.params.items()}
     out.update({f"{name}.B": b.detach().cpu().numpy().astype(np.float16) for name, (a, b) in lora.params.items()})
@@ -320,11 +322,13 @@ def cpu_has_bf16(cpuinfo: str | None = None) -> bool:
 def train(d: Path, only: list[str] | None = None, bf16: bool = False) -> None:
     import torch
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if bf16 and device.type == "cpu" and not cpu_has_bf16():
+    # decided once: fit and diagnosis run the same precision
+    if device.type == "cuda":
+        bf16 = True
+    elif bf16 and not cpu_has_bf16():
         print("--bf16 ignored: this CPU has no native bfloat16 (avx512_bf16/amx_bf16); fitting in fp32",
               flush=True)
         bf16 = False
-    bf16 = bf16 or device.type == "cuda"  # decided once: fit and diagnosis run the same precision
     data = dict(np.load(d / "data.npz"))
     side = json.loads((d / "data.json").read_text(encoding="utf-8"))
     folds = sorted(set(data["fold"].tolist()))
