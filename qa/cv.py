@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from .compose import compose
 from .evaluation import char_f1, evidence_of, first_hit, squash
 from .ingest import add_files
 from .pipeline import Engine
@@ -129,6 +130,13 @@ class Item:
     signals: np.ndarray = field(default_factory=lambda: np.zeros(0))
     hits: list[bool] = field(default_factory=list)  # which retrieved passages hold the evidence
     passage: np.ndarray = field(default_factory=lambda: np.zeros(0, int))  # each candidate's passage rank
+    shown_f1: np.ndarray | None = None  # each candidate's F1 once composed (qa/compose.py); None: as ``f1``
+
+
+def shown_f1(it: Item) -> np.ndarray:
+    """F1 of what would be shown for each candidate: the composed span (scoring), where ``f1``
+    is the candidate itself (the ranker's targets)."""
+    return it.f1 if it.shown_f1 is None else it.shown_f1
 
 
 def collect(engine, rows: list[dict], k: int = 10, progress: bool = True, span_key=None) -> list[Item]:
@@ -151,11 +159,15 @@ def collect(engine, rows: list[dict], k: int = 10, progress: bool = True, span_k
         with_spans(X, scores)
         texts = [s.text[sp.a:sp.b] for s, sp in pairs]
         f1 = np.array([max((char_f1(t, g) for g in golds), default=0.0) for t in texts])
+        bounds = [compose(out.question, s.text, sp.a, sp.b, sp.kind) for s, sp in pairs]
+        shown = np.array([f if (a, b) == (sp.a, sp.b) else max((char_f1(s.text[a:b], g) for g in golds), default=0.0)
+                          for f, (s, sp), (a, b) in zip(f1, pairs, bounds)])
         hits = [first_hit([p.text], evidence) == 1 for p in out.passages[:k]] if evidence else []
         items.append(Item(row, out.question.lang, rank, golds, out.reason, X, f1, texts,
                           signals(out.question, out.contexts, out.top_dense, out.coverage, sents,
                                   best_span(scores)),
-                          hits, np.array([s.passage_rank for s, _ in pairs], dtype=int)))
+                          hits, np.array([s.passage_rank for s, _ in pairs], dtype=int),
+                          None if np.array_equal(shown, f1) else shown))
     return items
 
 
@@ -200,8 +212,9 @@ def _top(model: AnswerModel, it: Item) -> tuple[float, float, float]:
     p = _pick(model, it)
     if p.i < 0:
         return 0.0, 0.0, 0.0
-    em = float(any(squash(it.texts[p.i]) == squash(g) for g in it.golds))
-    return float(it.f1[p.i]), model.confidence(p), em
+    f1 = shown_f1(it)
+    em = float(f1[p.i] == 1.0) if it.shown_f1 is not None else float(any(squash(it.texts[p.i]) == squash(g) for g in it.golds))
+    return float(f1[p.i]), model.confidence(p), em
 
 
 def _kinds(items: list[Item]):
@@ -244,7 +257,7 @@ def fit_answer_model(items: list[Item], inner_folds: list[int], l2: float = L2) 
                 continue
             p = _pick(inner, it)
             evidence.append(p.evidence)
-            correct.append(it.f1[p.i] >= CORRECT_F1)
+            correct.append(shown_f1(it)[p.i] >= CORRECT_F1)
     model.calib = fit_calibration(np.array(evidence), np.array(correct))
     conf = np.array([model.calib.p(e) for e in evidence])
     model.threshold = precision_threshold(conf, np.array(correct, dtype=float), PRECISION_TARGET)

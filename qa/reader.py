@@ -15,6 +15,7 @@ import numpy as np
 
 from .candidates import NUMERIC, Span, sentence_spans
 from .chunking import split_sentences
+from .compose import compose
 from .ranker import EXPANDED, SPAN_FLOOR, AnswerModel, Question, Sentence, _cover, candidates, pick, \
     clause_ranges, proximity, with_spans
 
@@ -134,7 +135,8 @@ def read(model: AnswerModel, q: Question, sentences: list[Sentence], spans=None,
         top = max(sentences, key=lambda s: (s.dense_gap, -s.passage_rank), default=None)
         return Reading(top, None, None, None, 0.0, 0.0, 0.0)
     s, sp = pairs[i]
-    return Reading(s, s.text[sp.a:sp.b], s.start + sp.a, s.start + sp.b, p.score,
+    a, b = compose(q, s.text, sp.a, sp.b, sp.kind)
+    return Reading(s, s.text[a:b], s.start + a, s.start + b, p.score,
                    model.confidence(p), p.margin, X[i], sb)
 
 
