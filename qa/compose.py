@@ -3,9 +3,10 @@ candidate answers.
 
 - Several figures at once (一共几件、牵涉多少人; how many cases, and how many suspects):
   the answer runs from the chosen figure over its nearest figures in the same sentence.
-- One item of a list (除了A和B，还有哪一项; besides A and B, which; 排在第一位的): when the
-  chosen span is a list, the answer is the item at the asked position, or the only item
-  the question does not already name.
+- One item of a list (除了A和B，还有哪一项; besides A and B, which; 排在第一位的; 哪种仲裁):
+  when the chosen span is a list, the answer is the item at the asked position, the only
+  item the question does not already name, or the only item holding the head noun a
+  Chinese question asks for.
 
 Both read the question's form (``answer_forms.json``: ``several_figures``, ``one_item``);
 nothing is fitted, and a span neither form touches comes back unchanged.
@@ -31,15 +32,21 @@ def _tables() -> dict:
             "stop": set(sev["stop"]),
             "except": {"zh": re.compile(one["zh_except"]), "en": re.compile(one["en_except"], re.I)},
             "position": {"zh": re.compile(one["zh_position"]), "en": re.compile(one["en_position"], re.I)},
+            "single": re.compile(one["zh_single"]),
             "positions": one["positions"]}
 
 
 def figures_wanted(q: Question) -> int:
-    """How many figures the question asks for: one per numeric interrogative, at least two
-    with a word for each or both."""
+    """How many figures the question asks for: one per numeric interrogative; with a word for
+    "respectively", at least two, and one per item of a list the question names."""
     t = _tables()
     n = len(t["ask"][q.lang].findall(q.text))
-    return max(n, 2) if t["each"][q.lang].search(q.text) else n
+    if not t["each"][q.lang].search(q.text):
+        return n
+    # 分别 after a list of k things (金额、项目数和企业数分别是多少) asks for k figures
+    listed = max((c.count("、") + 1 + bool(re.search("[和及与]", c[c.rfind("、"):]))
+                  for c in re.split(r"[，,？?；;]", q.text) if "、" in c), default=0)
+    return max(n, 2, listed)
 
 
 def _figures(sentence: str, q: Question, chosen: tuple[int, int]) -> list[tuple[int, int]]:
@@ -125,14 +132,18 @@ def one_item(q: Question, sentence: str, a: int, b: int) -> tuple[int, int]:
     """The item of the list [a, b) the question asks for, or [a, b) itself."""
     k = _position(q)
     said = _excluded(q) if k is None else ""
-    if k is None and not said:
+    single = q.lang == "zh" and bool(q.heads) and bool(_tables()["single"].search(q.text))
+    if k is None and not said and not single:
         return a, b
     items = [(x, y) for x, y in _items(sentence, a, b) if _HAN_OR_WORD.search(sentence[x:y])]
     if len(items) < 2:
         return a, b
     if k is not None:
         return (items[k - 1] if k > 0 else items[k]) if 1 <= abs(k) <= len(items) else (a, b)
-    rest = [(x, y) for x, y in items if not _named(said, sentence[x:y])]
+    if said:
+        rest = [(x, y) for x, y in items if not _named(said, sentence[x:y])]
+    else:  # the only item holding the head noun asked for
+        rest = [(x, y) for x, y in items if any(h in sentence[x:y] for h in q.heads)]
     return rest[0] if len(rest) == 1 else (a, b)
 
 

@@ -93,3 +93,19 @@ def test_cross_validation_scores_the_composed_span():
     assert shown_f1(it) is it.f1
     it.shown_f1 = np.array([1.0, 0.0])
     assert shown_f1(it)[0] == 1.0 and it.f1[0] == 0.4  # the ranker still learns the candidate itself
+
+
+def test_one_item_holding_the_head_noun_a_singular_question_asks_for():
+    s = "构建司法审判、多元调解、商事仲裁、行业自律“四位一体”的保护格局。"
+    whole = "司法审判、多元调解、商事仲裁、行业自律"
+    assert _compose("这个格局里的仲裁是哪种仲裁？", "zh", s, whole, "list") == "商事仲裁"
+    # a plural question keeps the list, and so does a head no single item holds
+    assert _compose("这个格局包括哪些仲裁和调解？", "zh", s, whole, "list") == whole
+    assert _compose("这个格局里是哪种机制？", "zh", s, whole, "list") == whole
+
+
+def test_respectively_after_a_list_asks_one_figure_per_item():
+    q = Question("金额、项目数和企业数分别是多少？", "zh", {})
+    assert figures_wanted(q) == 3
+    s = "融资金额3098亿元，融资项目1.7万项，惠及企业1.5万家。"
+    assert _compose(q.text, "zh", s, "1.5万家", "count") == "3098亿元，融资项目1.7万项，惠及企业1.5万家"
