@@ -131,6 +131,7 @@ class Item:
     hits: list[bool] = field(default_factory=list)  # which retrieved passages hold the evidence
     passage: np.ndarray = field(default_factory=lambda: np.zeros(0, int))  # each candidate's passage rank
     shown_f1: np.ndarray | None = None  # each candidate's F1 once composed (qa/compose.py); None: as ``f1``
+    shown_texts: dict = field(default_factory=dict)  # candidate index -> its composed text, where composing changed it
 
 
 def shown_f1(it: Item) -> np.ndarray:
@@ -159,15 +160,18 @@ def collect(engine, rows: list[dict], k: int = 10, progress: bool = True, span_k
         with_spans(X, scores)
         texts = [s.text[sp.a:sp.b] for s, sp in pairs]
         f1 = np.array([max((char_f1(t, g) for g in golds), default=0.0) for t in texts])
-        bounds = [compose(out.question, s.text, sp.a, sp.b, sp.kind) for s, sp in pairs]
-        shown = np.array([f if (a, b) == (sp.a, sp.b) else max((char_f1(s.text[a:b], g) for g in golds), default=0.0)
-                          for f, (s, sp), (a, b) in zip(f1, pairs, bounds)])
+        composed = {i: s.text[a:b] for i, ((s, sp), (a, b))
+                    in enumerate(zip(pairs, (compose(out.question, s.text, sp.a, sp.b, sp.kind) for s, sp in pairs)))
+                    if (a, b) != (sp.a, sp.b)}
+        shown = f1.copy()
+        for i, text in composed.items():
+            shown[i] = max((char_f1(text, g) for g in golds), default=0.0)
         hits = [first_hit([p.text], evidence) == 1 for p in out.passages[:k]] if evidence else []
         items.append(Item(row, out.question.lang, rank, golds, out.reason, X, f1, texts,
                           signals(out.question, out.contexts, out.top_dense, out.coverage, sents,
                                   best_span(scores)),
                           hits, np.array([s.passage_rank for s, _ in pairs], dtype=int),
-                          None if np.array_equal(shown, f1) else shown))
+                          shown if composed else None, composed))
     return items
 
 
@@ -212,9 +216,9 @@ def _top(model: AnswerModel, it: Item) -> tuple[float, float, float]:
     p = _pick(model, it)
     if p.i < 0:
         return 0.0, 0.0, 0.0
-    f1 = shown_f1(it)
-    em = float(f1[p.i] == 1.0) if it.shown_f1 is not None else float(any(squash(it.texts[p.i]) == squash(g) for g in it.golds))
-    return float(f1[p.i]), model.confidence(p), em
+    text = it.shown_texts.get(p.i, it.texts[p.i])
+    em = float(any(squash(text) == squash(g) for g in it.golds))
+    return float(shown_f1(it)[p.i]), model.confidence(p), em
 
 
 def _kinds(items: list[Item]):

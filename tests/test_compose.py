@@ -3,8 +3,10 @@ import numpy as np
 import pytest
 
 from qa.compose import compose, figures_wanted
-from qa.cv import Item, shown_f1
-from qa.ranker import Question
+from qa.cv import Item, _top, shown_f1
+from qa.qkind import fit_kinds
+from qa.ranker import EXPANDED, FEATURES, AnswerModel, Question
+from qa.reader import SIGNALS
 
 
 def _compose(question: str, lang: str, sentence: str, chosen: str, kind: str, translate=None) -> str:
@@ -89,10 +91,19 @@ def test_an_english_exclusion_is_read_through_the_bridge():
 
 
 def test_cross_validation_scores_the_composed_span():
-    it = Item({"question": "q"}, "zh", 1, ["173起，抓获犯罪嫌疑人361名"], "", f1=np.array([0.4, 0.0]))
+    gold = "173起，抓获犯罪嫌疑人361名"
+    X = np.zeros((2, len(FEATURES)), np.float32)  # base features; the model adds the kind reading
+    X[0, FEATURES.index("proximity")] = 1.0  # the first candidate is the pick
+    it = Item({"question": "抓了多少人？"}, "zh", 1, [gold], "", X=X, f1=np.array([0.4, 0.0]), texts=["173起", "2023年"],
+              signals=np.zeros(len(SIGNALS), np.float32))
+    model = AnswerModel(np.zeros(len(EXPANDED), np.float32), np.ones(len(EXPANDED), np.float32),
+                        np.eye(len(EXPANDED), dtype=np.float32)[EXPANDED.index("proximity")], 0.0,
+                        kinds=fit_kinds(["抓了多少人？", "哪个部门？"], ["zh", "zh"], ["count", "org"]))
     assert shown_f1(it) is it.f1
-    it.shown_f1 = np.array([1.0, 0.0])
-    assert shown_f1(it)[0] == 1.0 and it.f1[0] == 0.4  # the ranker still learns the candidate itself
+    assert _top(model, it)[::2] == (0.4, 0.0)  # (F1, EM) of the raw pick
+    it.shown_f1, it.shown_texts = np.array([1.0, 0.0]), {0: gold}
+    assert _top(model, it)[::2] == (1.0, 1.0)  # of the composed one
+    assert it.f1[0] == 0.4  # the ranker still learns the candidate itself
 
 
 def test_one_item_holding_the_head_noun_a_singular_question_asks_for():
