@@ -3,7 +3,7 @@ candidate answers.
 
 - Several figures at once (一共几件、牵涉多少人; how many cases, and how many suspects):
   the answer runs from the chosen figure over its nearest figures in the same sentence.
-- One item of a list (除了A和B，还有哪一项; besides A and B, which; 排在第一位的; 哪种仲裁):
+- One item of a list (除了A和B，还有哪一项; besides A and B, which; 排在第N位的; 哪种仲裁):
   when the chosen span is a list, the answer is the item at the asked position, the only
   item the question does not already name, or the only item holding the head noun a
   Chinese question asks for.
