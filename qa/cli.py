@@ -4,6 +4,7 @@
     qa ask "question" [--k 5] [--json]
     qa eval FILE.jsonl [--k 10] [--json] [--misses]
     qa eval --cv [--save] [--json]
+    qa eval --recalibrate
     qa add PATH... [--json] [--quiet]
     qa remove NAME [--json]
     qa list [--json]
@@ -65,6 +66,14 @@ def cmd_ask(args) -> int:
 def cmd_eval(args) -> int:
     from .evaluation import evaluate, format_report, load_gold
 
+    if args.recalibrate:
+        from . import cv
+        from .ranker import MODEL_PATH
+        model = cv.recalibrate(progress=not args.json)
+        print(json.dumps({"written": str(MODEL_PATH), "threshold": model.threshold}) if args.json
+              else f"answer model recalibrated on the pool (display threshold {model.threshold:.3f}); "
+                   f"written to {MODEL_PATH}")
+        return 0
     if args.cv:
         return cmd_cv(args)
     if not args.file:
@@ -179,6 +188,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", nargs="?")
     p.add_argument("--cv", action="store_true", help="fit on training folds of eval/pool, report held-out folds")
     p.add_argument("--save", action="store_true", help="with --cv: then fit on the whole pool and save the model")
+    p.add_argument("--recalibrate", action="store_true",
+                   help="refit the served answer model's confidence, display threshold and answerability on the "
+                        "pool, keeping its ranker")
     p.add_argument("--k", type=int, default=10)
     p.add_argument("--json", action="store_true")
     p.add_argument("--misses", action="store_true", help="list the questions that failed")

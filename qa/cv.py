@@ -208,7 +208,7 @@ def _q(it: Item):
 
 def _pick(model: AnswerModel, it: Item, X: np.ndarray | None = None) -> Pick:
     X = model.features(_q(it), it.X) if X is None else X
-    return pick(model, X, it.texts, float(it.signals[SIGNALS.index("span_best")]))
+    return pick(model, X, it.texts, float(it.signals[SIGNALS.index("span_best")]), it.lang == "en")
 
 
 def _top(model: AnswerModel, it: Item) -> tuple[float, float, float]:
@@ -250,6 +250,14 @@ def fit_answer_model(items: list[Item], inner_folds: list[int], l2: float = L2) 
     Xs = _expanded(items, inner_folds)
     model = fit(_groups(items, Xs), l2)
     model.kinds = _kinds(items)
+    return calibrate(model, items, inner_folds, l2, Xs)
+
+
+def calibrate(model: AnswerModel, items: list[Item], inner_folds: list[int], l2: float = L2,
+              Xs: list[np.ndarray] | None = None) -> AnswerModel:
+    """Fit ``model``'s calibration and display threshold on the picks of rankers fitted on the other
+    inner folds, then its answerability model on ``items``; its ranker stays as it is."""
+    Xs = _expanded(items, inner_folds) if Xs is None else Xs
     evidence, correct = [], []
     for f in sorted(set(inner_folds)):
         sel = [g != f for g in inner_folds]
@@ -426,6 +434,15 @@ def check_span_folds(fold_of: dict[str, int], fitted: dict[str, int]) -> None:
                            "with bench/span_fit.py, or run with QA_SPAN_MODEL=0")
 
 
+def use_cross_fitted_spans(engine, fold_of: dict[str, int]) -> None:
+    """Load the served span model beside the ones fitted with a fold held out (no-op without one)."""
+    if engine.spans() is None:
+        return
+    from .spans import CV_META, CV_PATH, MODEL_PATH, SpanModel
+    check_span_folds(fold_of, json.loads(CV_META.read_text(encoding="utf-8"))["folds"])
+    engine._spans = SpanModel(engine.settings.model_dir, (MODEL_PATH, CV_PATH))
+
+
 def run(save: bool = False, progress: bool = True, base: Settings | None = None) -> CVReport:
     """Fit the fusion weights per fold, retrieve every question with them, fit and judge the
     answer model on the same folds; with ``save``, refit both on the whole pool and write them."""
@@ -437,11 +454,7 @@ def run(save: bool = False, progress: bool = True, base: Settings | None = None)
     fold_of = folds(rows)
     fidx = [fold_of[r["doc"]] for r in rows]
     by_fold = {}
-    spans = engine.spans()
-    if spans is not None:  # the served span model and the ones fitted with a fold held out
-        from .spans import CV_META, CV_PATH, MODEL_PATH, SpanModel
-        check_span_folds(fold_of, json.loads(CV_META.read_text(encoding="utf-8"))["folds"])
-        spans = engine._spans = SpanModel(engine.settings.model_dir, (MODEL_PATH, CV_PATH))
+    use_cross_fitted_spans(engine, fold_of)
     for f in range(N_FOLDS):
         searcher.weights = fit_fusion([t for t, g in zip(tables, fidx) if g != f])
         # each question read by a span model that never saw it: held out ones by the one
@@ -460,3 +473,23 @@ def run(save: bool = False, progress: bool = True, base: Settings | None = None)
         model.save()
         logger.info("fusion weights and answer model written")
     return rep
+
+
+def recalibrate(progress: bool = True, base: Settings | None = None) -> AnswerModel:
+    """Refit the served answer model's calibration, display threshold and answerability model on
+    the whole pool (one retrieval pass with the served fusion weights, each question read by the
+    span model that held its fold out), keeping its ranker; for a change to what the confidence
+    reads that should not move which span is picked."""
+    from .ranker import MODEL_PATH
+    rows = load_pool()
+    engine = eval_engine(base)
+    engine.warm_up()
+    fold_of = folds(rows)
+    use_cross_fitted_spans(engine, fold_of)
+    items = collect(engine, rows, progress=progress, span_key=lambda r: f"x{fold_of[r['doc']]}")
+    served = AnswerModel.from_json(json.loads(MODEL_PATH.read_text(encoding="utf-8")), ranker_only=True)
+    model = calibrate(served, items, [fold_of[r["doc"]] for r in rows])
+    model.meta = dict(model.meta, calibrated_on=f"question pool, {len(rows)} questions")
+    model.save()
+    logger.info("answer model recalibrated and written")
+    return model

@@ -129,7 +129,7 @@ def read(model: AnswerModel, q: Question, sentences: list[Sentence], spans=None,
     with_spans(Xb, scores)
     X = model.features(q, Xb)
     sb = best_span(scores)
-    p = pick(model, X, [s.text[sp.a:sp.b] for s, sp in pairs], sb)
+    p = pick(model, X, [s.text[sp.a:sp.b] for s, sp in pairs], sb, q.lang == "en")
     i = p.i
     if i < 0:
         top = max(sentences, key=lambda s: (s.dense_gap, -s.passage_rank), default=None)

@@ -107,6 +107,26 @@ def _item(doc, rng, flip=False):
                    np.zeros(len(SIGNALS), np.float32))
 
 
+def test_recalibration_keeps_the_ranker_and_refits_what_the_confidence_reads(tmp_path):
+    from qa.ranker import CALIBRATION, AnswerModel
+    rng = np.random.default_rng(5)
+    items = [_item(f"d{i}", rng) for i in range(10) for _ in range(12)]
+    folds = [i // 12 % 5 for i in range(len(items))]
+    model = cv.fit_answer_model(items, folds)
+    d = model.to_json()
+    d["calibration"] = CALIBRATION[:7]  # written before the confidence read more
+    with pytest.raises(ValueError, match="recalibrate"):
+        AnswerModel.from_json(d)
+    ranker = AnswerModel.from_json(d, ranker_only=True)
+    assert ranker.calib is None and ranker.abstain is None
+    again = cv.calibrate(ranker, items, folds)
+    assert np.allclose(again.coef, model.coef) and len(again.calib.coef) == len(CALIBRATION)
+    assert 0 < again.threshold <= 1
+    right = np.mean([it.f1[cv._pick(again, it).i] >= cv.CORRECT_F1 for it in items])
+    conf = np.mean([again.confidence(cv._pick(again, it)) for it in items])
+    assert right > 0.8 and abs(conf - right) < 0.1
+
+
 def test_recall_counts_the_passages_in_the_order_ask_shows_them():
     rng = np.random.default_rng(1)
     items = [_item(f"d{i}", rng) for i in range(10) for _ in range(12)]

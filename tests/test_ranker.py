@@ -87,7 +87,7 @@ def test_model_round_trip(tmp_path):
     assert np.allclose(model.scores(X), again.scores(X), atol=1e-4)
     assert 0 < model.threshold <= 1 and model.abstain is not None
     texts = ["12.3%", "同比增长12.3%", "3.5万件", "2022年", "215家"]
-    p, q = pick(model, X, texts, 2.0), pick(again, X, texts, 2.0)
+    p, q = pick(model, X, texts, 2.0, False), pick(again, X, texts, 2.0, False)
     assert p.i == q.i and abs(model.confidence(p) - again.confidence(q)) < 1e-5
 
 
@@ -97,11 +97,29 @@ def test_pick_reads_the_runner_up():
     order = np.argsort(-model.scores(X))
     texts = ["", "", ""]
     texts[order[0]], texts[order[1]], texts[order[2]] = "12.3%", "增长12.3%", "3.5万件"
-    p = pick(model, X, texts, 1.0)
+    p = pick(model, X, texts, 1.0, False)
     assert p.i == order[0] and p.evidence[CALIBRATION.index("runner_up_nested")] == 1.0
     texts[order[1]] = "9%"
-    assert pick(model, X, texts, 1.0).evidence[CALIBRATION.index("runner_up_nested")] == 0.0
-    assert pick(model, X[:0], [], 1.0).i == -1 and model.confidence(pick(model, X[:0], [], 1.0)) == 0.0
+    assert pick(model, X, texts, 1.0, False).evidence[CALIBRATION.index("runner_up_nested")] == 0.0
+    assert pick(model, X[:0], [], 1.0, False).i == -1 and model.confidence(pick(model, X[:0], [], 1.0, False)) == 0.0
+
+
+def test_pick_reads_how_the_softmax_backs_it():
+    model = load_model()
+    X = np.random.default_rng(4).normal(size=(4, len(EXPANDED))).astype(np.float32)
+    sc = model.scores(X)
+    share = np.exp(sc - sc.max()) / np.exp(sc - sc.max()).sum()
+    order = np.argsort(-sc)
+    texts = ["a", "b", "c", "d"]
+    p = pick(model, X, texts, 1.0, True)
+    at = {name: float(p.evidence[CALIBRATION.index(name)]) for name in CALIBRATION}
+    assert at["top_share"] == pytest.approx(share[order[0]], abs=1e-5)
+    assert at["same_text_share"] == pytest.approx(share[order[0]], abs=1e-5)
+    assert at["english"] == 1.0 and at["candidates"] == 4
+    texts[order[2]] = texts[order[0]]  # the same answer read in another sentence backs the pick
+    p = pick(model, X, texts, 1.0, False)
+    assert p.evidence[CALIBRATION.index("same_text_share")] == pytest.approx(share[order[0]] + share[order[2]], abs=1e-5)
+    assert p.evidence[CALIBRATION.index("english")] == 0.0
 
 
 @pytest.mark.parametrize("question,text,want", [
