@@ -67,6 +67,8 @@ def cmd_eval(args) -> int:
     from .evaluation import evaluate, format_report, load_gold
 
     if args.recalibrate:
+        if args.cv or args.save or args.file:
+            raise SystemExit("qa eval: --recalibrate refits on the question pool; give it no FILE, --cv or --save")
         from . import cv
         from .ranker import MODEL_PATH
         model = cv.recalibrate(progress=not args.json)

@@ -107,7 +107,14 @@ def _item(doc, rng, flip=False):
                    np.zeros(len(SIGNALS), np.float32))
 
 
-def test_recalibration_keeps_the_ranker_and_refits_what_the_confidence_reads(tmp_path):
+@pytest.mark.parametrize("extra", [["--cv"], ["--save"], ["gold.jsonl"]])
+def test_recalibrate_refuses_other_eval_arguments(extra, capsys):
+    from qa.cli import main
+    with pytest.raises(SystemExit, match="--recalibrate refits on the question pool"):
+        main(["eval", "--recalibrate", *extra])
+
+
+def test_recalibration_keeps_the_ranker_and_refits_what_the_confidence_reads():
     from qa.ranker import CALIBRATION, AnswerModel
     rng = np.random.default_rng(5)
     items = [_item(f"d{i}", rng) for i in range(10) for _ in range(12)]

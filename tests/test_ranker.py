@@ -120,6 +120,8 @@ def test_pick_reads_how_the_softmax_backs_it():
     p = pick(model, X, texts, 1.0, False)
     assert p.evidence[CALIBRATION.index("same_text_share")] == pytest.approx(share[order[0]] + share[order[2]], abs=1e-5)
     assert p.evidence[CALIBRATION.index("english")] == 0.0
+    X[:, [INDEX["prank0"], INDEX["prank1"], INDEX["prank2"]]] = [0, 1, 0]  # all read from the second passage
+    assert pick(model, X, texts, 1.0, True).evidence[CALIBRATION.index("passage_rank")] == 1
 
 
 @pytest.mark.parametrize("question,text,want", [
