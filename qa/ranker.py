@@ -161,6 +161,7 @@ INDEX = {f: i for i, f in enumerate(FEATURES)}
 # (Crossing kind readings with every candidate feature was measured and dropped: held-out
 # F1 .60 against .63, the training folds overfit.)
 EXPANDED = FEATURES + ["p_kind"]
+_P_KIND = EXPANDED.index("p_kind")
 
 
 def expand(Xb: np.ndarray, p_kind: np.ndarray) -> np.ndarray:
@@ -549,10 +550,10 @@ class Pick:
 
 def pick(model: "AnswerModel", X: np.ndarray, texts: list[str], span_best: float, english: bool) -> Pick:
     """The best candidate of ``X`` (EXPANDED rows), with what its confidence reads."""
-    i, best, margin = best_of(model, X)
-    if i < 0:
+    if not len(X):
         return Pick(-1, 0.0, 0.0, np.full(len(CALIBRATION), np.nan, np.float32))
-    sc = model.scores(X)
+    sc = model.scores(X)  # once: the pick, its runner-up and the shares all read it
+    i, best, margin = _best(sc)
     share = np.exp(sc - sc.max())
     share /= share.sum()
     nested = 0.0
@@ -563,7 +564,7 @@ def pick(model: "AnswerModel", X: np.ndarray, texts: list[str], span_best: float
     span = [float(X[i, INDEX[c]]) for c in SPAN_COLUMNS]
     rank = next((r for r in (0, 1, 2) if X[i, INDEX[f"prank{r}"]]), 2)
     return Pick(i, best, margin, np.array([best, margin, span_best, *span, nested, share[i], same, float(english),
-                                           X[i, EXPANDED.index("p_kind")], len(X), rank], np.float32))
+                                           X[i, _P_KIND], len(X), rank], np.float32))
 
 
 @dataclass
@@ -631,9 +632,10 @@ def load_model(path: Path = MODEL_PATH) -> AnswerModel:
 
 def best_of(model: AnswerModel, X: np.ndarray) -> tuple[int, float, float]:
     """(index of the best candidate, its score, its margin over the runner-up)."""
-    if not len(X):
-        return -1, 0.0, 0.0
-    sc = model.scores(X)
+    return _best(model.scores(X)) if len(X) else (-1, 0.0, 0.0)
+
+
+def _best(sc: np.ndarray) -> tuple[int, float, float]:
     order = np.argsort(-sc)
     margin = float(sc[order[0]] - sc[order[1]]) if len(sc) > 1 else 5.0
     return int(order[0]), float(sc[order[0]]), min(margin, 5.0)
