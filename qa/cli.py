@@ -2,7 +2,7 @@
 
     qa build [--force]
     qa ask "question" [--k 5] [--json]
-    qa eval FILE.jsonl [--k 10] [--json] [--misses]
+    qa eval FILE.jsonl [--k 10] [--json] [--misses]   (dev.jsonl, or a pool-style file)
     qa eval --cv [--save] [--json]
     qa eval --recalibrate
     qa add PATH... [--json] [--quiet]
@@ -64,7 +64,7 @@ def cmd_ask(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from .evaluation import evaluate, format_report, load_gold
+    from .evaluation import evaluate, format_report
 
     if args.recalibrate:
         if args.cv or args.save or args.file:
@@ -80,8 +80,7 @@ def cmd_eval(args) -> int:
         return cmd_cv(args)
     if not args.file:
         raise SystemExit("qa eval: give a gold FILE.jsonl, or --cv for the question pool")
-    rows = load_gold(Path(args.file))
-    engine = _engine()
+    rows, engine = _gold_and_engine(Path(args.file))
     engine.warm_up()
     report = evaluate(engine, rows, k=args.k)
     if args.json:
@@ -91,6 +90,20 @@ def cmd_eval(args) -> int:
     else:
         print(format_report(report, show_misses=args.misses))
     return 0
+
+
+def _gold_and_engine(path: Path):
+    """dev.jsonl-style rows over the served index; pool-style rows (``eval/pool``, ``eval/unseen``:
+    third-party questions stored as offsets) resolved and asked over the evaluation index, which
+    holds the third-party documents beside the seeds."""
+    from .evaluation import load_gold
+    from .pool import is_pool_file, load_pool
+
+    if not is_pool_file(path):
+        return load_gold(path), _engine()
+    from .cv import eval_engine
+
+    return load_pool([path]), eval_engine()
 
 
 def cmd_cv(args) -> int:

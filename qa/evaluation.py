@@ -104,6 +104,7 @@ def evaluate(engine, rows: list[dict], k: int = 10) -> dict:
     """Run every gold question through ``engine.ask`` and tally the results."""
     overall, by_lang, by_type = Tally(), defaultdict(Tally), defaultdict(Tally)
     f1s, ems, latencies, misses, shown = [], [], [], [], []
+    f1_by = defaultdict(list)  # answer F1 per language, and per answer kind where rows give one
     abstain_ok = abstain_n = false_abstain = answerable = 0
     for row in rows:
         t0 = time.perf_counter()
@@ -129,6 +130,9 @@ def evaluate(engine, rows: list[dict], k: int = 10) -> dict:
         em = float(any(squash(pred) == squash(g) for g in golds))
         f1s.append(f1)
         ems.append(em)
+        for group in (f"lang={row.get('lang', '?')}", f"kind={row['kind']}" if row.get("kind") else ""):
+            if group:
+                f1_by[group].append(f1)
         if answer.status == "answer":
             shown.append(f1 >= 0.8)
         if rank != 1 or f1 < 1.0:
@@ -144,7 +148,8 @@ def evaluate(engine, rows: list[dict], k: int = 10) -> dict:
         "answer": {"EM": round(sum(ems) / len(ems), 3) if ems else None,
                    "F1": round(sum(f1s) / len(f1s), 3) if f1s else None,
                    "shown_precision": round(sum(shown) / len(shown), 3) if shown else None,
-                   "shown_coverage": round(len(shown) / answerable, 3) if answerable else None},
+                   "shown_coverage": round(len(shown) / answerable, 3) if answerable else None,
+                   "F1_by": {key: {"F1": round(sum(v) / len(v), 3), "n": len(v)} for key, v in sorted(f1_by.items())}},
         "abstention": {"unanswerable": abstain_n, "abstained": abstain_ok,
                        "false_abstentions": false_abstain, "answerable": answerable,
                        "false_abstention_rate": round(false_abstain / answerable, 3) if answerable else None},
@@ -170,6 +175,9 @@ def format_report(report: dict, show_misses: bool = False) -> str:
     if a["F1"] is not None:
         lines.append(f"answer          EM {a['EM']:.3f}   F1 {a['F1']:.3f}   shown as the answer: "
                      f"{a['shown_coverage'] or 0:.0%} of answerable, {a['shown_precision'] or 0:.3f} of them right")
+    if a.get("F1_by"):
+        lines.append("answer F1 by    " + ", ".join(f"{key[key.index('=') + 1:]} {v['F1']:.2f} ({v['n']})"
+                                                    for key, v in a["F1_by"].items()))
     lines.append(f"abstention      {ab['abstained']}/{ab['unanswerable']} unanswerable abstained, "
                  f"{ab['false_abstentions']}/{ab['answerable']} answerable wrongly abstained")
     lines.append(f"latency         p50 {lat['p50']} ms   p95 {lat['p95']} ms   ({lat['n']} questions)")

@@ -83,6 +83,21 @@ def pool_questions() -> list[str]:
             for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
+def is_pool_file(path: Path) -> bool:
+    """Whether a gold file cites third-party documents (by ``doc`` or by offsets), so its rows
+    need resolving and an index that holds those documents."""
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            try:
+                row = json.loads(line) if line.strip() else {}
+            except json.JSONDecodeError:
+                continue  # load_gold / load_pool say where
+            if isinstance(row, dict) and (str(row.get("doc", "")).startswith("third-party/")
+                                          or "answer_span" in row or "evidence_span" in row):
+                return True
+    return False
+
+
 def load_pool(paths: list[Path] | None = None, corpus_dir: Path | None = None) -> list[dict]:
     """Every row of the pool (or of ``paths``), checked and resolved."""
     paths = paths or sorted(POOL_DIR.glob("*.jsonl"))

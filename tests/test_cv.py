@@ -11,7 +11,7 @@ import pytest
 from conftest import DEV, ROOT
 from qa import cv
 from qa.evaluation import load_gold, squash
-from qa.pool import POOL_DIR, THIRD_PARTY, load_pool, pool_questions, resolve
+from qa.pool import POOL_DIR, THIRD_PARTY, is_pool_file, load_pool, pool_questions, resolve
 from qa.ranker import FEATURES, INDEX
 from qa.reader import SIGNALS
 
@@ -55,6 +55,27 @@ def test_third_party_rows_store_offsets_not_text():
     text = (THIRD_PARTY / rows[0]["doc"].split("/", 1)[1]).read_text(encoding="utf-8")
     a, b = rows[0]["answer_span"]
     assert text[a:b] == rows[0]["answer"]
+
+
+def test_pool_style_files_are_told_from_dev_style_ones(tmp_path):
+    assert not is_pool_file(DEV)  # seeds only, evidence quoted: the served index answers it
+    assert all(is_pool_file(p) for p in sorted((ROOT / "eval" / "unseen").glob("*.jsonl")))
+    one = tmp_path / "one.jsonl"
+    one.write_text('not json\n{"question": "q", "doc": "ningbo-ip-complex.md", "answer_span": [0, 2]}\n',
+                   encoding="utf-8")
+    assert is_pool_file(one)
+
+
+def test_eval_says_what_is_wrong_with_a_pool_style_file(tmp_path, capsys):
+    from qa.cli import main
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"id": "x", "question": "q", "lang": "zh", "type": "number", "kind": "count",
+                               "doc": "third-party/sanya_ppc_acceptance_news.txt", "answer": "quoted"}) + "\n",
+                   encoding="utf-8")
+    assert main(["eval", str(bad)]) == 2
+    assert "offsets" in capsys.readouterr().err
+    assert main(["eval", str(tmp_path / "missing.jsonl")]) == 2
 
 
 def test_bad_rows_are_refused():
@@ -176,6 +197,19 @@ def test_cv_command_prints_training_and_held_out_numbers(tmp_path):
     assert abs(train["R@1"] - held["R@1"]) <= 0.05
     assert 0 <= report["ece"] <= 0.2
     assert len(report["per_fold"]) == 5
+    # a pool-style file (third-party rows as offsets) is asked over the evaluation index just built
+    batch = sorted((ROOT / "eval" / "unseen").glob("*.jsonl"))[0]
+    rows = load_pool([batch])
+    out = subprocess.run([sys.executable, "-m", "qa.cli", "eval", str(batch), "--json"], capture_output=True,
+                         text=True, env=env, cwd=ROOT, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    report = json.loads(out.stdout)
+    answerable = [r for r in rows if r["answer"]]
+    assert report["overall"]["n"] == len(answerable) and report["overall"]["R@5"] >= 0.9
+    assert report["abstention"]["unanswerable"] == len(rows) - len(answerable)
+    kinds = report["answer"]["F1_by"]
+    assert {f"kind={r['kind']}" for r in answerable} | {"lang=en", "lang=zh"} == set(kinds)
+    assert sum(v["n"] for k, v in kinds.items() if k.startswith("lang=")) == len(answerable)
 
 
 def test_the_evaluation_corpus_is_made_again_when_the_ingest_code_changes(fake_engine, monkeypatch):
