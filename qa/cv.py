@@ -32,7 +32,7 @@ from .pipeline import Engine
 from .pool import THIRD_PARTY, load_pool
 from .qkind import fit_kinds
 from .fitting import fit, fit_abstainer, fit_calibration, precision_threshold
-from .ranker import AnswerModel, Pick, Question, candidates, expand, pick, with_spans
+from .ranker import TEMPERATURES, AnswerModel, Pick, Question, candidates, expand, pick, with_spans
 from .reader import PROPOSALS, SIGNALS, TOP_PASSAGES, answer_strength, best_span, lead_with, proposals, \
     sentences_of, signals, span_reading, span_scores, with_choice
 from .retrieve import FUSION, FUSION_PATH, clean_question
@@ -255,10 +255,14 @@ def fit_answer_model(items: list[Item], inner_folds: list[int], l2: float = L2) 
 
 def calibrate(model: AnswerModel, items: list[Item], inner_folds: list[int], l2: float = L2,
               Xs: list[np.ndarray] | None = None) -> AnswerModel:
-    """Fit ``model``'s calibration and display threshold on the picks of rankers fitted on the other
-    inner folds, then its answerability model on ``items``; its ranker stays as it is."""
+    """Choose ``model``'s expected-F1 temperature and fit its calibration and display threshold on
+    the picks of rankers fitted on the other inner folds, then its answerability model on
+    ``items``; its ranker's weights stay as they are."""
     Xs = _expanded(items, inner_folds) if Xs is None else Xs
-    evidence, correct = [], []
+    # every inner out-of-fold pick at each temperature of the expected-F1 choice: the one of the
+    # best mean F1 is the model's, and its picks fit the calibration
+    evidence = {t: [] for t in TEMPERATURES}
+    f1 = {t: [] for t in TEMPERATURES}
     for f in sorted(set(inner_folds)):
         sel = [g != f for g in inner_folds]
         train = [it for it, keep in zip(items, sel) if keep]
@@ -267,9 +271,14 @@ def calibrate(model: AnswerModel, items: list[Item], inner_folds: list[int], l2:
         for it, g in zip(items, inner_folds):
             if g != f or not it.golds or not len(it.X):
                 continue
-            p = _pick(inner, it)
-            evidence.append(p.evidence)
-            correct.append(shown_f1(it)[p.i] >= CORRECT_F1)
+            X = inner.features(_q(it), it.X)
+            for t in TEMPERATURES:
+                inner.temperature = t
+                p = _pick(inner, it, X)
+                evidence[t].append(p.evidence)
+                f1[t].append(shown_f1(it)[p.i])
+    model.temperature = max(TEMPERATURES, key=lambda t: (np.mean(f1[t]), -t))
+    evidence, correct = evidence[model.temperature], np.array(f1[model.temperature]) >= CORRECT_F1
     model.calib = fit_calibration(np.array(evidence), np.array(correct))
     conf = np.array([model.calib.p(e) for e in evidence])
     model.threshold = precision_threshold(conf, np.array(correct, dtype=float), PRECISION_TARGET)
@@ -374,7 +383,8 @@ def cross_validate(items: list[Item] | dict[int, list[Item]], n: int = N_FOLDS) 
         model = fit_answer_model(train, inner)
         tr, he = score(train, model), score(held, model)
         per_fold.append({"fold": f, "docs": sorted(d for d, g in fold_of.items() if g == f),
-                         "train": tr, "held": he, "threshold": model.threshold})
+                         "train": tr, "held": he, "threshold": model.threshold,
+                         "temperature": model.temperature})
         held_conf += he["_conf"]
         train_all.append(tr)
         held_all.append((he, len(held)))
@@ -411,12 +421,13 @@ def format_cv(rep: CVReport) -> str:
     lines.append(f"{'questions':<26}{rep.train['n']:>15.0f}{rep.held['n']:>16.0f}"
                  f"   (+{rep.held['unanswerable']} unanswerable held out)")
     lines.append("")
-    lines.append("per fold (held out):  R@1   F1    shown-P  cover  threshold  docs")
+    lines.append("per fold (held out):  R@1   F1    shown-P  cover  threshold  temperature  docs")
     for pf in rep.per_fold:
         h = pf["held"]
         docs = ", ".join(re.sub(r"^third-party/|\.(md|txt)$", "", d)[:22] for d in pf["docs"])
         lines.append(f"  fold {pf['fold']} train F1 {pf['train']['F1']:.3f}  held {h['R@1']:.3f} {h['F1']:.3f}"
-                     f"  {h['shown precision']:.3f}  {h['shown coverage']:.3f}  {pf['threshold']:.3f}  {docs}")
+                     f"  {h['shown precision']:.3f}  {h['shown coverage']:.3f}  {pf['threshold']:.3f}"
+                     f"  {pf.get('temperature', 0.0):.1f}  {docs}")
     lines.append("")
     lines.append(f"reliability of held-out confidence (ECE {rep.ece:.3f}):")
     lines.append("  confidence   n    mean conf  share right")

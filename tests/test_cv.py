@@ -136,7 +136,7 @@ def test_recalibrate_refuses_other_eval_arguments(extra, capsys):
 
 
 def test_recalibration_keeps_the_ranker_and_refits_what_the_confidence_reads():
-    from qa.ranker import CALIBRATION, AnswerModel
+    from qa.ranker import CALIBRATION, TEMPERATURES, AnswerModel
     rng = np.random.default_rng(5)
     items = [_item(f"d{i}", rng) for i in range(10) for _ in range(12)]
     folds = [i // 12 % 5 for i in range(len(items))]
@@ -149,6 +149,7 @@ def test_recalibration_keeps_the_ranker_and_refits_what_the_confidence_reads():
     assert ranker.calib is None and ranker.abstain is None
     again = cv.calibrate(ranker, items, folds)
     assert np.allclose(again.coef, model.coef) and len(again.calib.coef) == len(CALIBRATION)
+    assert ranker.temperature == 0 and again.temperature in TEMPERATURES  # chosen again, on inner folds
     assert 0 < again.threshold <= 1
     right = np.mean([it.f1[cv._pick(again, it).i] >= cv.CORRECT_F1 for it in items])
     conf = np.mean([again.confidence(cv._pick(again, it)) for it in items])

@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from qa.evaluation import char_f1
 from qa.fitting import fit, fit_calibration, precision_threshold
 from qa.ranker import CALIBRATION, EXPANDED, INDEX, Question, Sentence, best_of, candidates, load_model, pick
 from qa.reader import lead_with, read
@@ -89,6 +90,7 @@ def test_model_round_trip(tmp_path):
     texts = ["12.3%", "同比增长12.3%", "3.5万件", "2022年", "215家"]
     p, q = pick(model, X, texts, 2.0, False), pick(again, X, texts, 2.0, False)
     assert p.i == q.i and abs(model.confidence(p) - again.confidence(q)) < 1e-5
+    assert again.temperature == model.temperature
 
 
 def test_pick_reads_the_runner_up():
@@ -122,6 +124,28 @@ def test_pick_reads_how_the_softmax_backs_it():
     assert p.evidence[CALIBRATION.index("english")] == 0.0
     X[:, [INDEX["prank0"], INDEX["prank1"], INDEX["prank2"]]] = [0, 1, 0]  # all read from the second passage
     assert pick(model, X, texts, 1.0, True).evidence[CALIBRATION.index("passage_rank")] == 1
+
+
+def test_the_pick_weighs_how_the_top_candidates_agree():
+    from qa.ranker import AnswerModel
+
+    n = len(EXPANDED)
+    model = AnswerModel(np.zeros(n, np.float32), np.ones(n, np.float32), np.eye(n, dtype=np.float32)[0], 0.0)
+    X = np.zeros((4, n), np.float32)
+    X[:, 0] = [1.0, 0.8, 0.7, 0.6]  # the scores: one reading on top, three that share 75.5天 below it
+    texts = ["22个月", "75.5天", "缩短到75.5天", "75.5天以内"]
+    top = pick(model, X, texts, 1.0, False)
+    assert top.i == 0 and top.margin == pytest.approx(0.2, abs=1e-5)
+    model.temperature = 1.0
+    agreed = pick(model, X, texts, 1.0, False)
+    assert agreed.i == 1 and agreed.margin == pytest.approx(-0.2, abs=1e-5)  # below the top score
+    share = np.exp(X[:, 0] - 1.0) / np.exp(X[:, 0] - 1.0).sum()
+    f1 = [0.0, 1.0, char_f1("75.5天", "缩短到75.5天"), char_f1("75.5天", "75.5天以内")]
+    assert agreed.evidence[CALIBRATION.index("expected_f1")] == pytest.approx(float(share @ f1), abs=1e-5)
+    assert top.evidence[CALIBRATION.index("expected_f1")] == pytest.approx(share[0], abs=1e-5)
+    model.temperature = 0.05  # nearly the top score alone
+    assert pick(model, X, texts, 1.0, False).i == 0
+    assert pick(model, X[:1], texts[:1], 1.0, False).i == 0  # one candidate: nothing to weigh
 
 
 @pytest.mark.parametrize("question,text,want", [
