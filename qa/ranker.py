@@ -664,7 +664,8 @@ def load_model(path: Path = MODEL_PATH) -> AnswerModel:
 
 
 def best_of(model: AnswerModel, X: np.ndarray) -> tuple[int, float, float]:
-    """(index of the best candidate, its score, its margin over the runner-up)."""
+    """(index of the top-scored candidate, its score, its margin over the runner-up); ``pick`` may
+    choose another of the top ones by expected F1."""
     return _best(model.scores(X)) if len(X) else (-1, 0.0, 0.0)
 
 
