@@ -130,9 +130,9 @@ def evaluate(engine, rows: list[dict], k: int = 10) -> dict:
         em = float(any(squash(pred) == squash(g) for g in golds))
         f1s.append(f1)
         ems.append(em)
-        for group in (f"lang={row.get('lang', '?')}", f"kind={row['kind']}" if row.get("kind") else ""):
-            if group:
-                f1_by[group].append(f1)
+        f1_by[f"lang={row.get('lang', '?')}"].append(f1)
+        if row.get("kind"):
+            f1_by[f"kind={row['kind']}"].append(f1)
         if answer.status == "answer":
             shown.append(f1 >= 0.8)
         if rank != 1 or f1 < 1.0:

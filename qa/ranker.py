@@ -561,8 +561,9 @@ def pick(model: "AnswerModel", X: np.ndarray, texts: list[str], span_best: float
     """The best candidate of ``X`` (EXPANDED rows), with what its confidence reads."""
     if not len(X):
         return Pick(-1, 0.0, 0.0, np.full(len(CALIBRATION), np.nan, np.float32))
-    sc = model.scores(X)  # once: the pick, its runner-up and the shares all read it
-    top = np.argsort(-sc)[:MBR_TOP]
+    sc = model.scores(X)  # once, and sorted once: the pick, its runner-up and the shares all read it
+    order = np.argsort(-sc)
+    top = order[:MBR_TOP]
     agree = _agreement([texts[j] for j in top])
     i = int(top[0])
     if model.temperature > 0 and len(top) > 1:
@@ -570,11 +571,10 @@ def pick(model: "AnswerModel", X: np.ndarray, texts: list[str], span_best: float
     best = float(sc[i])
     margin = min(best - float(np.delete(sc, i).max()), 5.0) if len(sc) > 1 else 5.0
     expected = float(agree[int(np.flatnonzero(top == i)[0])] @ _softmax(sc[top], 1.0))
-    share = np.exp(sc - sc.max())
-    share /= share.sum()
+    share = _softmax(sc, 1.0)
     nested = 0.0
     if len(X) > 1:
-        j = int(np.argsort(-sc)[1])
+        j = int(order[1])
         nested = float(texts[i] in texts[j] or texts[j] in texts[i])
     same = float(sum(w for t, w in zip(texts, share) if t == texts[i]))
     span = [float(X[i, INDEX[c]]) for c in SPAN_COLUMNS]
@@ -666,10 +666,9 @@ def load_model(path: Path = MODEL_PATH) -> AnswerModel:
 def best_of(model: AnswerModel, X: np.ndarray) -> tuple[int, float, float]:
     """(index of the top-scored candidate, its score, its margin over the runner-up); ``pick`` may
     choose another of the top ones by expected F1."""
-    return _best(model.scores(X)) if len(X) else (-1, 0.0, 0.0)
-
-
-def _best(sc: np.ndarray) -> tuple[int, float, float]:
+    if not len(X):
+        return -1, 0.0, 0.0
+    sc = model.scores(X)
     order = np.argsort(-sc)
     margin = float(sc[order[0]] - sc[order[1]]) if len(sc) > 1 else 5.0
     return int(order[0]), float(sc[order[0]]), min(margin, 5.0)
