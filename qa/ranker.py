@@ -569,7 +569,9 @@ def pick(model: "AnswerModel", X: np.ndarray, texts: list[str], span_best: float
     if model.temperature > 0 and len(top) > 1:
         i = int(top[int(np.argmax(agree @ _softmax(sc[top], model.temperature)))])
     best = float(sc[i])
-    margin = min(best - float(np.delete(sc, i).max()), 5.0) if len(sc) > 1 else 5.0
+    margin = 5.0
+    if len(sc) > 1:  # against the best other candidate, from the one sort
+        margin = min(best - float(sc[order[1] if i == order[0] else order[0]]), 5.0)
     expected = float(agree[int(np.flatnonzero(top == i)[0])] @ _softmax(sc[top], 1.0))
     share = _softmax(sc, 1.0)
     nested = 0.0
