@@ -219,19 +219,38 @@ def cedict_places() -> tuple[tuple[str, str, bool], ...]:
 _MAJOR = {"city", "province", "municipality", "special administrative region", "autonomous region"}
 
 
-def _in_text(zh: str, text: str) -> bool:
-    return zh in text or zh.rstrip("市省县区") in text
+_PLACE_GROUPS: dict[str, list[str]] = json.loads(
+    (Path(__file__).resolve().parent / "data" / "place_groups.json").read_text(encoding="utf-8"))["groups"]
+
+
+def grouped_places(text: str) -> frozenset[str]:
+    """Places a text names inside a group abbreviation (不含港澳台 names 台湾)."""
+    return frozenset(name for group, names in _PLACE_GROUPS.items() if group in text for name in names)
+
+
+_passage_groups = lru_cache(maxsize=64)(grouped_places)  # the ranker asks per candidate of a passage
+
+
+def mentions_place(place: str, text: str) -> bool:
+    """``place`` (a name without 市/省/县/区) is named in ``text``, alone or inside a group."""
+    return place in text or place in _passage_groups(text)
+
+
+def _in_text(zh: str, text: str, grouped: set[str] = frozenset()) -> bool:
+    return zh in text or zh.rstrip("市省县区") in text or zh.rstrip("市省县区") in grouped
 
 
 def absent_places(corpus_text: str) -> list[list[str]]:
     """[English, Chinese] names of places CC-CEDICT knows that the corpus never
     mentions: a question about one of them cannot be answered here."""
-    return [[en, zh, major] for en, zh, major in cedict_places() if not _in_text(zh, corpus_text)]
+    grouped = grouped_places(corpus_text)
+    return [[en, zh, major] for en, zh, major in cedict_places() if not _in_text(zh, corpus_text, grouped)]
 
 
 def present_places(corpus_text: str) -> list[list[str]]:
     """[English, Chinese] names of the places the corpus does mention."""
-    return [[en, zh, major] for en, zh, major in cedict_places() if _in_text(zh, corpus_text)]
+    grouped = grouped_places(corpus_text)
+    return [[en, zh, major] for en, zh, major in cedict_places() if _in_text(zh, corpus_text, grouped)]
 
 
 def _keep(slot: dict, zh: str, w: float) -> None:

@@ -30,7 +30,7 @@ from .store.base import check_where
 logger = logging.getLogger(__name__)
 
 # Bump when what a build derives (extras, vectors' inputs) changes shape or meaning.
-PIPELINE_VERSION = 10
+PIPELINE_VERSION = 11
 
 
 @dataclass

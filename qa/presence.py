@@ -13,7 +13,7 @@ import re
 from collections import defaultdict
 from functools import lru_cache
 
-from .lexical import IP_GLOSSARY, bridge_table, cedict_entries, cedict_places
+from .lexical import IP_GLOSSARY, bridge_table, cedict_entries, cedict_places, grouped_places
 
 _HAN_RUN = re.compile(r"[\u3400-\u9fff]+")
 _MAX_N = 6  # the longest n-gram the bridge matches, as corpus_ngrams does
@@ -61,6 +61,7 @@ def doc_presence(body: str) -> dict[str, list]:
     glossary = sorted({zh for zhs in IP_GLOSSARY.values() for zh in zhs if zh in grams and len(zh) >= 2})
     by_name, long = _places_by_name()
     places = {i for g in grams for i in by_name.get(g, ())}
+    places.update(i for name in grouped_places(body) for i in by_name.get(name, ()))
     all_places = cedict_places()
     # as qa.lexical._in_text does: a name that strips to nothing is "in" every text
     places.update(i for i in long if any(n in body for n in (all_places[i][1], all_places[i][1].rstrip(_STRIP))))

@@ -23,6 +23,7 @@ from .candidates import KINDS, NUMERIC, Span, asks_before, blank_spans, forms, q
     question_kind, sentence_spans, wanted_units, written_form
 from .candidates import _words
 from .evaluation import char_f1
+from .lexical import mentions_place
 from .qkind import KindModel
 
 MODEL_PATH = Path(__file__).resolve().parent / "data" / "answer_model.json"
@@ -387,8 +388,8 @@ def featurize(q: Question, s: Sentence, span: Span, dup: int = 0, blanks: tuple 
         x[INDEX["rate_lead_growth_q" if q.kind == "growth" else "rate_lead_other_q"]] = rate
     ctx = s.context
     if q.places:
-        x[INDEX["place_agree"]] = any(p in sent or p in ctx for p in q.places)
-        x[INDEX["place_conflict"]] = not any(p in ctx for p in q.places)
+        x[INDEX["place_agree"]] = any(mentions_place(p, sent) or mentions_place(p, ctx) for p in q.places)
+        x[INDEX["place_conflict"]] = not any(mentions_place(p, ctx) for p in q.places)
     else:
         x[INDEX["q_places_none"]] = 1
     if q.years:

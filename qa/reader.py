@@ -16,6 +16,7 @@ import numpy as np
 from .candidates import NUMERIC, Span, sentence_spans
 from .chunking import split_sentences
 from .compose import compose
+from .lexical import mentions_place
 from .ranker import EXPANDED, SPAN_FLOOR, AnswerModel, Question, Sentence, _cover, candidates, pick, \
     clause_ranges, proximity, with_spans
 
@@ -192,7 +193,7 @@ def signals(q: Question, contexts: list[str], top_dense: float, coverage: float,
     out[:9] = [top_dense, coverage, 1 - _cover(joined, terms),
                1 - _cover(contexts[0], terms) if contexts else 1.0,
                max((_cover(s.text, terms) for s in sentences), default=0.0),
-               float(bool(q.places) and not any(p in joined for p in q.places)),
+               float(bool(q.places) and not any(mentions_place(p, joined) for p in q.places)),
                float(q.lang == "en"), missing / heaviest if heaviest else 1.0, span_best]
     return out
 

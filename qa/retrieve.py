@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InvalidQuestion
-from .lexical import BM25Index, Bridge, _jieba, bm25_tokens, zh_tokens
+from .lexical import BM25Index, Bridge, _jieba, bm25_tokens, mentions_place, zh_tokens
 from .ranker import Question
 from .reader import answer_strength
 from .schema import Passage
@@ -301,7 +301,7 @@ class HybridSearcher:
             c = self.index.chunks[int(i)]
             ctx = f"{c.title}{c.section}{c.text}"
             if q.places:
-                agree = any(p in ctx for p in q.places)
+                agree = any(mentions_place(p, ctx) for p in q.places)
                 F[r, 3], F[r, 4] = agree, not agree
             if q.years:
                 F[r, 5] = any(y in ctx for y in q.years)

@@ -15,7 +15,7 @@ import pytest
 from fakes import Counting
 from qa import corpus as qa_corpus
 from qa.index import IndexStore, merge_plan
-from qa.lexical import absent_places, build_bridge, present_places
+from qa.lexical import absent_places, build_bridge, cedict_places, grouped_places, mentions_place, present_places
 from qa.pipeline import Engine
 from qa.presence import bridge, doc_presence, merge, place_lists
 from qa.settings import Settings
@@ -106,6 +106,26 @@ def test_presence_per_document_rebuilds_the_corpus_tables_exactly():
     absent, present = place_lists(found["places"])
     text = "\n".join(bodies)
     assert absent == absent_places(text) and present == present_places(text)
+
+
+def test_a_group_abbreviation_names_its_places(tmp_path):
+    # Chinese statistics say 不含港澳台: Taiwan is mentioned though 台湾 never appears
+    text = "截至2021年底，我国（不含港澳台）发明专利有效量达到270.4万件，迈上新台阶。"
+    taiwan = next(i for i, (en, _, _) in enumerate(cedict_places()) if en == "taiwan")
+    assert "台湾" in grouped_places(text) and not grouped_places("平台迈上新台阶，宁波新增")
+    assert taiwan in doc_presence(text)["places"] and taiwan not in doc_presence("平台迈上新台阶")["places"]
+    assert "taiwan" in {en for en, _, _ in present_places(text)} - {en for en, _, _ in absent_places(text)}
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "corpus" / "stats.md").write_text(qa_corpus.render({"title": "统计", "city": ""}, f"# 统计\n\n{text}\n"),
+                                                  encoding="utf-8")
+    engine = _engine(tmp_path)
+    engine.build(progress=False)
+    searcher = engine.searcher()
+    assert searcher.unknown_places("Excluding Hong Kong, Macao and Taiwan, how many valid invention patents?", "en") == []
+    assert searcher.unknown_places("How many valid invention patents did Shanghai hold?", "en") == ["Shanghai"]
+    # and a passage that says 港澳台 agrees with a question about Taiwan
+    assert searcher.question_places("不含台湾，发明专利有效量多少？", "zh") == {"台湾"}
+    assert mentions_place("台湾", text) and not mentions_place("台湾", "迈上新台阶")
 
 
 def _engine(tmp_path, corpus_dir=None):
