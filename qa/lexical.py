@@ -236,7 +236,7 @@ def mentions_place(place: str, text: str) -> bool:
     return place in text or place in _passage_groups(text)
 
 
-def _in_text(zh: str, text: str, grouped: set[str] = frozenset()) -> bool:
+def _in_text(zh: str, text: str, grouped: frozenset[str] = frozenset()) -> bool:
     return zh in text or zh.rstrip("市省县区") in text or zh.rstrip("市省县区") in grouped
 
 
