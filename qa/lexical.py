@@ -221,6 +221,10 @@ _MAJOR = {"city", "province", "municipality", "special administrative region", "
 
 _PLACE_GROUPS: dict[str, list[str]] = json.loads(
     (Path(__file__).resolve().parent / "data" / "place_groups.json").read_text(encoding="utf-8"))["groups"]
+# place -> the groups that name it, so a mention check reads only those
+_GROUPS_NAMING: dict[str, tuple[str, ...]] = {
+    name: tuple(g for g, names in _PLACE_GROUPS.items() if name in names)
+    for names in _PLACE_GROUPS.values() for name in names}
 
 
 def grouped_places(text: str) -> frozenset[str]:
@@ -228,29 +232,24 @@ def grouped_places(text: str) -> frozenset[str]:
     return frozenset(name for group, names in _PLACE_GROUPS.items() if group in text for name in names)
 
 
-_passage_groups = lru_cache(maxsize=64)(grouped_places)  # the ranker asks per candidate of a passage
-
-
 def mentions_place(place: str, text: str) -> bool:
     """``place`` (a name without 市/省/县/区) is named in ``text``, alone or inside a group."""
-    return place in text or place in _passage_groups(text)
+    return place in text or any(g in text for g in _GROUPS_NAMING.get(place, ()))
 
 
-def _in_text(zh: str, text: str, grouped: frozenset[str] = frozenset()) -> bool:
-    return zh in text or zh.rstrip("市省县区") in text or zh.rstrip("市省县区") in grouped
+def _in_text(zh: str, text: str) -> bool:
+    return zh in text or mentions_place(zh.rstrip("市省县区"), text)
 
 
 def absent_places(corpus_text: str) -> list[list[str]]:
     """[English, Chinese] names of places CC-CEDICT knows that the corpus never
     mentions: a question about one of them cannot be answered here."""
-    grouped = grouped_places(corpus_text)
-    return [[en, zh, major] for en, zh, major in cedict_places() if not _in_text(zh, corpus_text, grouped)]
+    return [[en, zh, major] for en, zh, major in cedict_places() if not _in_text(zh, corpus_text)]
 
 
 def present_places(corpus_text: str) -> list[list[str]]:
     """[English, Chinese] names of the places the corpus does mention."""
-    grouped = grouped_places(corpus_text)
-    return [[en, zh, major] for en, zh, major in cedict_places() if _in_text(zh, corpus_text, grouped)]
+    return [[en, zh, major] for en, zh, major in cedict_places() if _in_text(zh, corpus_text)]
 
 
 def _keep(slot: dict, zh: str, w: float) -> None:
