@@ -329,6 +329,9 @@ def score(items: list[Item], model: AnswerModel) -> dict:
     em = [p[2] if not g else 0.0 for p, g in zip(picked, gone)]
     shown = [(p[0] >= CORRECT_F1) for p, g in zip(picked, gone) if not g and p[1] >= model.threshold]
     conf = [(p[1], p[0] >= CORRECT_F1) for p, g in zip(picked, gone) if not g]
+    una_gone = [abstains(model, it) for it in una]
+    # a span shown as the answer to a question the documents do not answer is a wrong one too
+    una_shown = sum(_top(model, it)[1] >= model.threshold for it, g in zip(una, una_gone) if not g)
     return {
         "n": len(ans), "unanswerable": len(una), "n en": len(en),
         "R@1": r_at(ranks, 1), "R@1 en": r_at(en, 1), "R@5": r_at(ranks, 5),
@@ -336,7 +339,9 @@ def score(items: list[Item], model: AnswerModel) -> dict:
         "F1": float(np.mean(f1)) if f1 else float("nan"), "EM": float(np.mean(em)) if em else float("nan"),
         "shown precision": float(np.mean(shown)) if shown else float("nan"),
         "shown coverage": len(shown) / len(ans) if ans else float("nan"),
-        "abstained (unanswerable)": float(np.mean([abstains(model, it) for it in una])) if una else float("nan"),
+        "shown precision (all)": sum(shown) / (len(shown) + una_shown) if shown or una_shown else float("nan"),
+        "unanswerable shown": una_shown / len(una) if una else float("nan"),
+        "abstained (unanswerable)": float(np.mean(una_gone)) if una else float("nan"),
         "false abstention": float(np.mean(gone)) if ans else float("nan"),
         "_conf": conf,
     }
@@ -394,10 +399,14 @@ def cross_validate(items: list[Item] | dict[int, list[Item]], n: int = N_FOLDS) 
     for k in held_all[0][0]:
         if k.startswith("_") or k in ("n", "unanswerable", "n en"):
             continue
-        weights = {"R@1 en": "n", "abstained (unanswerable)": "unanswerable"}.get(k, "n")
+        weights = {"R@1 en": "n", "abstained (unanswerable)": "unanswerable",
+                   "unanswerable shown": "unanswerable"}.get(k, "n")
         vals = [(h[k], h[weights] if weights != "n" else h["n"]) for h, _ in held_all]
         if k in ("shown precision",):
             vals = [(h[k], h["shown coverage"] * h["n"]) for h, _ in held_all]
+        if k == "shown precision (all)":
+            vals = [(h[k], h["shown coverage"] * h["n"] + (h["unanswerable shown"] * h["unanswerable"]
+                                                           if h["unanswerable"] else 0)) for h, _ in held_all]
         if k == "R@1 en":
             vals = [(h[k], h["n en"]) for h, _ in held_all]
         tot = sum(w for v, w in vals if not np.isnan(v))
@@ -410,7 +419,7 @@ def cross_validate(items: list[Item] | dict[int, list[Item]], n: int = N_FOLDS) 
 
 
 METRICS = ["R@1", "R@1 en", "R@5", "MRR", "F1", "EM", "shown precision", "shown coverage",
-           "abstained (unanswerable)", "false abstention"]
+           "shown precision (all)", "unanswerable shown", "abstained (unanswerable)", "false abstention"]
 
 
 def format_cv(rep: CVReport) -> str:

@@ -105,7 +105,7 @@ def evaluate(engine, rows: list[dict], k: int = 10) -> dict:
     overall, by_lang, by_type = Tally(), defaultdict(Tally), defaultdict(Tally)
     f1s, ems, latencies, misses, shown = [], [], [], [], []
     f1_by = defaultdict(list)  # answer F1 per language, and per answer kind where rows give one
-    abstain_ok = abstain_n = false_abstain = answerable = 0
+    abstain_ok = abstain_n = false_abstain = answerable = unanswerable_shown = 0
     for row in rows:
         t0 = time.perf_counter()
         answer = engine.ask(row["question"], k=k)
@@ -115,6 +115,7 @@ def evaluate(engine, rows: list[dict], k: int = 10) -> dict:
         if not evidence:  # unanswerable
             abstain_n += 1
             abstain_ok += not found
+            unanswerable_shown += answer.status == "answer"  # shown as the answer: a wrong one
             if found:
                 misses.append({"id": row.get("id"), "question": row["question"], "why": "answered",
                                "got": answer.span})
@@ -149,6 +150,10 @@ def evaluate(engine, rows: list[dict], k: int = 10) -> dict:
                    "F1": round(sum(f1s) / len(f1s), 3) if f1s else None,
                    "shown_precision": round(sum(shown) / len(shown), 3) if shown else None,
                    "shown_coverage": round(len(shown) / answerable, 3) if answerable else None,
+                   # every span shown as the answer, those to unanswerable questions counted wrong
+                   "shown_precision_all": (round(sum(shown) / (len(shown) + unanswerable_shown), 3)
+                                           if shown or unanswerable_shown else None),
+                   "unanswerable_shown": unanswerable_shown,
                    "F1_by": {key: {"F1": round(sum(v) / len(v), 3), "n": len(v)} for key, v in sorted(f1_by.items())}},
         "abstention": {"unanswerable": abstain_n, "abstained": abstain_ok,
                        "false_abstentions": false_abstain, "answerable": answerable,
@@ -175,6 +180,9 @@ def format_report(report: dict, show_misses: bool = False) -> str:
     if a["F1"] is not None:
         lines.append(f"answer          EM {a['EM']:.3f}   F1 {a['F1']:.3f}   shown as the answer: "
                      f"{a['shown_coverage'] or 0:.0%} of answerable, {a['shown_precision'] or 0:.3f} of them right")
+        if ab["unanswerable"]:
+            lines.append(f"                also shown for {a['unanswerable_shown']}/{ab['unanswerable']} unanswerable: "
+                         f"{a['shown_precision_all'] or 0:.3f} of all shown right")
     if a.get("F1_by"):
         lines.append("answer F1 by    " + ", ".join(f"{key[key.index('=') + 1:]} {v['F1']:.2f} ({v['n']})"
                                                     for key, v in a["F1_by"].items()))

@@ -245,3 +245,38 @@ def test_span_models_held_out_the_folds_the_cross_validation_holds_out():
     moved = {**fitted, "ningbo-ip-complex.md": (fitted["ningbo-ip-complex.md"] + 1) % cv.N_FOLDS}
     with pytest.raises(RuntimeError, match="ningbo-ip-complex.md"):
         cv.check_span_folds(moved, fitted)
+
+
+def test_a_span_shown_for_an_unanswerable_question_counts_as_a_wrong_one():
+    rng = np.random.default_rng(3)
+    items = [_item(f"d{i}", rng) for i in range(10) for _ in range(12)]
+    folds = [i // 12 % 5 for i in range(len(items))]
+    model = cv.fit_answer_model(items, folds)
+    model.abstain = None  # nothing tells these unanswerable ones apart: they look answerable
+    una = [cv.Item({**it.row, "id": it.row["id"] + "-u"}, "zh", None, [], "", it.X, np.zeros(12), it.texts,
+                   it.signals) for it in items[:24]]
+    alone, mixed = cv.score(items, model), cv.score(items + una, model)
+    shown = round(alone["shown coverage"] * alone["n"])
+    assert shown and mixed["shown precision"] == alone["shown precision"]  # answerable ones only
+    una_shown = round(mixed["unanswerable shown"] * len(una))
+    assert una_shown > 0
+    assert mixed["shown precision (all)"] == pytest.approx(
+        alone["shown precision"] * shown / (shown + una_shown))
+    assert alone["shown precision (all)"] == alone["shown precision"]
+
+
+def test_eval_counts_an_answer_shown_to_an_unanswerable_question_as_wrong():
+    from qa.evaluation import evaluate, format_report
+    from qa.schema import Answer, Passage
+
+    class Shows:  # shows 12件 as the answer to everything
+        def ask(self, question, k=10):
+            p = Passage("去年受理12件。", 1.0, 1, "a.md", "", "", 0, 7)
+            return Answer(question, "12件", "去年受理12件。", p, [p], 0.95, status="answer", span="12件")
+
+    rows = [{"question": "受理多少件？", "answer": "12件", "evidence": "受理12件"},
+            {"question": "驳回多少件？", "answer": "", "evidence": ""}]
+    report = evaluate(Shows(), rows)
+    assert report["answer"]["shown_precision"] == 1.0
+    assert report["answer"]["unanswerable_shown"] == 1 and report["answer"]["shown_precision_all"] == 0.5
+    assert "also shown for 1/1 unanswerable: 0.500 of all shown right" in format_report(report)
